@@ -1,0 +1,63 @@
+# GridMap: `make run` sets everything up and serves the demo; `make test` sets up and runs all tests.
+# With DATABASE_URL=postgis://… set, both use that database and leave the local cluster alone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+PORT ?= 8000
+# The venv is rebuilt only when requirements.txt changes.
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: run test stop sysdeps venv db migrate demo static lint format bench serve
+
+sysdeps:
+	@scripts/sysdeps.sh
+
+$(VENV_STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: sysdeps $(VENV_STAMP)
+
+db: sysdeps
+ifeq ($(strip $(DATABASE_URL)),)
+	@scripts/localdb.sh start
+else
+	@echo "Using DATABASE_URL; the local cluster is not started."
+endif
+
+migrate: venv db
+	@$(PY) manage.py migrate --noinput -v 0
+
+demo: migrate
+	@$(PY) manage.py load_demo
+	@$(PY) manage.py create_demo_users
+
+static: venv
+	@$(PY) manage.py collectstatic --noinput -v 0
+
+run: demo static
+	@echo "GridMap on http://127.0.0.1:$(PORT)/  (Ctrl-C to stop; 'make stop' stops the database)"
+	@$(VENV)/bin/gunicorn project.wsgi --bind 127.0.0.1:$(PORT) --workers 3 \
+	  --access-logfile - --error-logfile -
+
+test: venv db
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+stop:
+	@scripts/localdb.sh stop
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: venv
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+bench: migrate
+	@$(PY) bench/run.py $(BENCH_ARGS)

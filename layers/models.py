@@ -1,0 +1,257 @@
+"""What sits on the grid: buildings, households, cameras, facilities, roads and incidents."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models
+from django.contrib.gis.db.models.functions import PointOnSurface
+from django.contrib.postgres.indexes import GistIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from gridmap.models import GridAssigned, GridUnit
+
+
+class Building(GridAssigned):
+    """A building footprint; assigned to the grid that holds a point on its surface."""
+
+    class Kind(models.TextChoices):
+        RESIDENTIAL = "residential", _("住宅")
+        COMMERCIAL = "commercial", _("商业")
+        PUBLIC = "public", _("公共")
+        INDUSTRIAL = "industrial", _("工业")
+        OTHER = "other", _("其他")
+
+    name = models.CharField(_("名称"), max_length=100, blank=True)
+    road = models.CharField(_("道路"), max_length=60, blank=True, db_index=True)
+    number = models.CharField(_("门牌号"), max_length=20, blank=True)
+    kind = models.CharField(_("类型"), max_length=12, choices=Kind.choices, default=Kind.RESIDENTIAL)
+    floors = models.PositiveSmallIntegerField(_("层数"), default=1)
+    units = models.PositiveSmallIntegerField(_("单元数"), default=1)
+    footprint = models.PolygonField(_("轮廓"), srid=4326)
+    # ST_PointOnSurface, unlike the centroid, is always inside an L- or U-shaped footprint.
+    anchor = models.GeneratedField(
+        expression=PointOnSurface("footprint"),
+        output_field=models.PointField(srid=4326),
+        db_persist=True,
+        verbose_name=_("定位点"),
+    )
+
+    grid_anchor = "anchor"
+
+    class Meta:
+        verbose_name = _("建筑")
+        verbose_name_plural = _("建筑")
+        ordering = ["road", "number", "id"]
+        # A generated column gets no spatial index by itself; assignment probes it by area.
+        indexes = [GistIndex(fields=["anchor"], name="building_anchor_gist")]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.road}{self.number}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.road}{self.number}"
+
+
+class Household(GridAssigned):
+    """A household (户). Without a point of its own it follows its building's grid."""
+
+    class Color(models.TextChoices):
+        # Five-color management (五色管理), seed 004: how much attention a household needs.
+        RED = "red", _("红色（一类）")
+        ORANGE = "orange", _("橙色（二类）")
+        YELLOW = "yellow", _("黄色（三类）")
+        BLUE = "blue", _("蓝色（四类）")
+        GREEN = "green", _("绿色（五类）")
+
+    building = models.ForeignKey(
+        Building, verbose_name=_("建筑"), on_delete=models.PROTECT, related_name="households"
+    )
+    unit_no = models.PositiveSmallIntegerField(_("单元"), default=1)
+    floor = models.SmallIntegerField(_("楼层"), default=1)
+    room = models.CharField(_("房号"), max_length=10, blank=True)
+    location = models.PointField(_("独立位置"), srid=4326, null=True, blank=True)
+    residents = models.PositiveSmallIntegerField(_("人数"), default=1)
+    color = models.CharField(_("五色分类"), max_length=6, choices=Color.choices, default=Color.GREEN)
+    aged_60_plus = models.PositiveSmallIntegerField(_("60岁以上"), default=0)
+    disabled = models.PositiveSmallIntegerField(_("残疾人"), default=0)
+    floating = models.PositiveSmallIntegerField(_("流动人口"), default=0)
+    retired = models.PositiveSmallIntegerField(_("退休人员"), default=0)
+    unemployed = models.PositiveSmallIntegerField(_("失业人员"), default=0)
+    party_members = models.PositiveSmallIntegerField(_("党员"), default=0)
+    # Personal data: never exported, shown only to roles allowed to see it.
+    head_name = models.CharField(_("户主姓名"), max_length=50, blank=True)
+    head_phone = models.CharField(_("联系电话"), max_length=20, blank=True)
+
+    grid_anchor = "location"
+    grid_follows = "building"
+    PRIVATE_FIELDS = ("head_name", "head_phone", "room")
+
+    class Meta:
+        verbose_name = _("住户")
+        verbose_name_plural = _("住户")
+        ordering = ["building_id", "unit_no", "floor", "room"]
+        constraints = [
+            models.CheckConstraint(
+                name="household_category_counts_within_residents",
+                condition=Q(aged_60_plus__lte=F("residents"))
+                & Q(disabled__lte=F("residents"))
+                & Q(floating__lte=F("residents"))
+                & Q(retired__lte=F("residents"))
+                & Q(unemployed__lte=F("residents"))
+                & Q(party_members__lte=F("residents")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.building} {self.unit_no}-{self.room}"
+
+
+class Camera(GridAssigned):
+    """A camera; what it sees is the sector of `fov` degrees around `bearing`, `range_m` deep."""
+
+    class Status(models.TextChoices):
+        ONLINE = "online", _("在线")
+        OFFLINE = "offline", _("离线")
+        FAULT = "fault", _("故障")
+
+    code = models.CharField(_("编号"), max_length=40, unique=True)
+    name = models.CharField(_("名称"), max_length=100, blank=True)
+    location = models.PointField(_("位置"), srid=4326)
+    bearing = models.FloatField(
+        _("朝向（度，正北顺时针）"), validators=[MinValueValidator(0), MaxValueValidator(360)]
+    )
+    fov = models.FloatField(
+        _("视场角（度）"), validators=[MinValueValidator(1), MaxValueValidator(360)]
+    )
+    range_m = models.FloatField(_("可视距离（米）"), validators=[MinValueValidator(1)])
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.ONLINE)
+
+    grid_anchor = "location"
+
+    class Meta:
+        verbose_name = _("摄像头")
+        verbose_name_plural = _("摄像头")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                name="camera_angles_in_range",
+                condition=Q(bearing__gte=0, bearing__lte=360, fov__gt=0, fov__lte=360)
+                & Q(range_m__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+
+class Facility(GridAssigned):
+    """A service facility of the 15-minute life circle; the ten kinds of seed 001."""
+
+    class Kind(models.TextChoices):
+        PARTY = "party", _("党群服务")
+        GOVERNMENT = "government", _("政务服务")
+        COMMITTEE = "committee", _("居委会")
+        MEDICAL = "medical", _("医疗卫生")
+        ELDERLY = "elderly", _("养老服务")
+        EDUCATION = "education", _("教育")
+        CULTURE = "culture", _("文化")
+        SPORTS = "sports", _("体育")
+        RECREATION = "recreation", _("休闲娱乐")
+        COMMERCE = "commerce", _("商业服务")
+
+    kind = models.CharField(_("类别"), max_length=12, choices=Kind.choices, db_index=True)
+    name = models.CharField(_("名称"), max_length=100)
+    address = models.CharField(_("地址"), max_length=120, blank=True)
+    location = models.PointField(_("位置"), srid=4326)
+
+    grid_anchor = "location"
+
+    class Meta:
+        verbose_name = _("服务设施")
+        verbose_name_plural = _("服务设施")
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Road(models.Model):
+    """A walkable segment of the road network (for service circles)."""
+
+    class Kind(models.TextChoices):
+        ARTERIAL = "arterial", _("主干道")
+        STREET = "street", _("街道")
+        PATH = "path", _("步行道")
+
+    name = models.CharField(_("名称"), max_length=60, blank=True)
+    kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices, default=Kind.STREET)
+    walkable = models.BooleanField(_("可步行"), default=True)
+    geom = models.LineStringField(_("线形"), srid=4326)
+
+    class Meta:
+        verbose_name = _("道路")
+        verbose_name_plural = _("道路")
+
+    def __str__(self) -> str:
+        return self.name or f"road {self.pk}"
+
+
+class Incident(GridAssigned):
+    """A reported incident (事件). `grid` follows boundary edits; `reported_grid` never changes."""
+
+    class Category(models.TextChoices):
+        # Event major classes of CJ/T 214 digital urban management ...
+        ENVIRONMENT = "environment", _("市容环境")
+        ADVERTISING = "advertising", _("宣传广告")
+        CONSTRUCTION = "construction", _("施工管理")
+        EMERGENCY = "emergency", _("突发事件")
+        STREET_ORDER = "street_order", _("街面秩序")
+        EXTENDED = "extended", _("扩展事件")
+        # ... and the kinds community governance adds.
+        DISPUTE = "dispute", _("矛盾纠纷")
+        PROPERTY_DISPUTE = "property_dispute", _("物业纠纷")
+        PARKING = "parking", _("停车")
+        NOISE = "noise", _("噪音扰民")
+        SAFETY_HAZARD = "safety_hazard", _("安全隐患")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("接单受理")
+        VERIFIED = "verified", _("现场核实")
+        DISPATCHED = "dispatched", _("任务派遣")
+        HANDLING = "handling", _("任务处理")
+        FEEDBACK = "feedback", _("处理反馈")
+        CLOSED = "closed", _("核查结案")
+        RATED = "rated", _("综合评价")
+        CANCELLED = "cancelled", _("作废")
+        BACKLOG = "backlog", _("挂账")
+
+    category = models.CharField(_("类别"), max_length=20, choices=Category.choices)
+    description = models.TextField(_("描述"), blank=True)
+    status = models.CharField(
+        _("状态"), max_length=12, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    location = models.PointField(_("位置"), srid=4326)
+    reported_at = models.DateTimeField(_("上报时间"), default=timezone.now, db_index=True)
+    reported_grid = models.ForeignKey(
+        GridUnit,
+        verbose_name=_("上报时所在网格"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reported_incidents",
+        limit_choices_to={"level": GridUnit.Level.GRID},
+    )
+
+    grid_anchor = "location"
+    grid_keep_first = "reported_grid"
+
+    class Meta:
+        verbose_name = _("事件")
+        verbose_name_plural = _("事件")
+        ordering = ["-reported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} #{self.pk}"
