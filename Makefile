@@ -45,7 +45,7 @@ run: demo static
 	@$(VENV)/bin/gunicorn project.wsgi --bind 127.0.0.1:$(PORT) --workers 3 \
 	  --access-logfile - --error-logfile -
 
-test: venv db
+test: venv db static
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 stop:

@@ -62,7 +62,9 @@ def get_layer(name: str) -> type[GridAssigned]:
         if layer_name(model) == name:
             return model
     names = ", ".join(layer_name(m) for m in assignable_models())
-    raise LookupError(f"未知图层 '{name}'，可用：{names} / unknown layer '{name}'; use one of: {names}")
+    raise LookupError(
+        f"未知图层 '{name}'，可用：{names} / unknown layer '{name}'; use one of: {names}"
+    )
 
 
 # The lowest-code covering grid; the subquery runs once per row through the GiST index.
@@ -80,7 +82,9 @@ def _run(sql: str, params: dict) -> tuple[int, int, int]:
     return assigned, unassigned, changed
 
 
-def _update_and_count(model: type[GridAssigned], pick_sql: str, params: dict) -> tuple[int, int, int]:
+def _update_and_count(
+    model: type[GridAssigned], pick_sql: str, params: dict
+) -> tuple[int, int, int]:
     """Apply a `pick(id, grid_id)` query to the layer's table and count what it did."""
     table = connection.ops.quote_name(model._meta.db_table)
     keep_first = getattr(model, "grid_keep_first", None)
@@ -146,7 +150,9 @@ def assign(model: type[GridAssigned], area: GEOSGeometry | None = None) -> Assig
              WHERE t.{anchor} IS NULL {follow_area}
         """
         more = _update_and_count(model, pick_followers, params)
-        assigned, unassigned, changed = (a + b for a, b in zip((assigned, unassigned, changed), more, strict=True))
+        assigned, unassigned, changed = (
+            a + b for a, b in zip((assigned, unassigned, changed), more, strict=True)
+        )
 
     return AssignmentResult(layer_name(model), assigned, unassigned, changed)
 

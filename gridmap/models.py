@@ -87,7 +87,9 @@ class GridUnit(models.Model):
             raise ValidationError({"code": str(exc)}) from exc
         if self.geom is not None and not self.geom.valid:
             raise ValidationError(
-                {"geom": f"几何无效：{self.geom.valid_reason} / invalid geometry: {self.geom.valid_reason}"}
+                {
+                    "geom": f"几何无效：{self.geom.valid_reason} / invalid geometry: {self.geom.valid_reason}"
+                }
             )
 
     @property

@@ -26,7 +26,9 @@ class Building(GridAssigned):
     name = models.CharField(_("名称"), max_length=100, blank=True)
     road = models.CharField(_("道路"), max_length=60, blank=True, db_index=True)
     number = models.CharField(_("门牌号"), max_length=20, blank=True)
-    kind = models.CharField(_("类型"), max_length=12, choices=Kind.choices, default=Kind.RESIDENTIAL)
+    kind = models.CharField(
+        _("类型"), max_length=12, choices=Kind.choices, default=Kind.RESIDENTIAL
+    )
     floors = models.PositiveSmallIntegerField(_("层数"), default=1)
     units = models.PositiveSmallIntegerField(_("单元数"), default=1)
     footprint = models.PolygonField(_("轮廓"), srid=4326)
@@ -74,7 +76,9 @@ class Household(GridAssigned):
     room = models.CharField(_("房号"), max_length=10, blank=True)
     location = models.PointField(_("独立位置"), srid=4326, null=True, blank=True)
     residents = models.PositiveSmallIntegerField(_("人数"), default=1)
-    color = models.CharField(_("五色分类"), max_length=6, choices=Color.choices, default=Color.GREEN)
+    color = models.CharField(
+        _("五色分类"), max_length=6, choices=Color.choices, default=Color.GREEN
+    )
     aged_60_plus = models.PositiveSmallIntegerField(_("60岁以上"), default=0)
     disabled = models.PositiveSmallIntegerField(_("残疾人"), default=0)
     floating = models.PositiveSmallIntegerField(_("流动人口"), default=0)
@@ -127,7 +131,9 @@ class Camera(GridAssigned):
         _("视场角（度）"), validators=[MinValueValidator(1), MaxValueValidator(360)]
     )
     range_m = models.FloatField(_("可视距离（米）"), validators=[MinValueValidator(1)])
-    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.ONLINE)
+    status = models.CharField(
+        _("状态"), max_length=8, choices=Status.choices, default=Status.ONLINE
+    )
 
     grid_anchor = "location"
 

@@ -1,7 +1,7 @@
 """The landing page."""
 
-from django.http import HttpRequest, HttpResponse
 from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from gridmap.models import GridUnit

@@ -34,8 +34,14 @@ def multi(*polygons: Polygon) -> MultiPolygon:
 
 
 def make_unit(level: str, code: str, geom: MultiPolygon, parent: GridUnit | None = None, **kw):
-    unit = GridUnit(level=level, code=code, name=kw.pop("name", f"{level} {code}"), geom=geom,
-                    parent=parent, **kw)
+    unit = GridUnit(
+        level=level,
+        code=code,
+        name=kw.pop("name", f"{level} {code}"),
+        geom=geom,
+        parent=parent,
+        **kw,
+    )
     unit.full_clean()
     unit.save()
     return unit
@@ -59,7 +65,9 @@ def world(db) -> dict[str, GridUnit]:
             "grid", G3, multi(box(*HOLE_A), box(98.004, Y0, 98.006, 39.002)), node, name="第三网格"
         ),
     }
-    StaffMember.objects.create(unit=units["g1"], role="grid_leader", name="张伟", phone="13800000001")
+    StaffMember.objects.create(
+        unit=units["g1"], role="grid_leader", name="张伟", phone="13800000001"
+    )
     StaffMember.objects.create(
         unit=units["g1"], role="full_time_worker", name="李娜", phone="13800000002"
     )

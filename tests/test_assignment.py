@@ -9,7 +9,7 @@ from django.core.management import call_command
 from gridmap.assignment import assign, assign_all, assignable_models, layer_name
 from gridmap.models import GridUnit
 from layers.models import Building, Camera, Facility, Household, Incident
-from tests.conftest import HOLE_A, HOLE_B, box
+from tests.conftest import HOLE_A, box
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +119,13 @@ def test_incremental_assignment_touches_only_the_area_given(world):
     assign(Camera)
     # Hand G1's area to G3 behind the service's back, then reassign only the west half.
     GridUnit.objects.filter(pk=world["g3"].pk).update(
-        geom=MultiPolygon(box(*HOLE_A), box(98.004, 39.0, 98.006, 39.002), box(98.0, 39.0, 98.002, 39.002))
+        geom=MultiPolygon(
+            box(*HOLE_A), box(98.004, 39.0, 98.006, 39.002), box(98.0, 39.0, 98.002, 39.002)
+        )
     )
-    GridUnit.objects.filter(pk=world["g1"].pk).update(geom=MultiPolygon(box(97.0, 38.0, 97.001, 38.001)))
+    GridUnit.objects.filter(pk=world["g1"].pk).update(
+        geom=MultiPolygon(box(97.0, 38.0, 97.001, 38.001))
+    )
     Camera.objects.filter(pk=elsewhere.pk).update(grid=None)  # a stale row outside the area
     result = assign(Camera, area=box(98.0, 39.0, 98.002, 39.002))
     assert result.total == 1
@@ -146,7 +150,9 @@ def test_incident_keeps_the_grid_it_was_reported_in(world):
     incident.refresh_from_db()
     assert incident.reported_grid == incident.grid == world["g1"]
     # The boundary moves: G1's area now belongs to G3.
-    GridUnit.objects.filter(pk=world["g1"].pk).update(geom=MultiPolygon(box(97.0, 38.0, 97.001, 38.001)))
+    GridUnit.objects.filter(pk=world["g1"].pk).update(
+        geom=MultiPolygon(box(97.0, 38.0, 97.001, 38.001))
+    )
     GridUnit.objects.filter(pk=world["g3"].pk).update(
         geom=MultiPolygon(box(98.0, 39.0, 98.002, 39.002), box(98.004, 39.0, 98.006, 39.002))
     )
@@ -161,7 +167,9 @@ def test_unassigned_rows_get_null_when_their_grid_disappears(world):
         kind="medical", name="诊所", location=Point(98.001, 39.001, srid=4326)
     )
     assign(Facility)
-    GridUnit.objects.filter(pk=world["g1"].pk).update(geom=MultiPolygon(box(97.0, 38.0, 97.001, 38.001)))
+    GridUnit.objects.filter(pk=world["g1"].pk).update(
+        geom=MultiPolygon(box(97.0, 38.0, 97.001, 38.001))
+    )
     result = assign(Facility)
     assert (result.unassigned, result.changed) == (1, 1)
     assert grid_code(facility) is None

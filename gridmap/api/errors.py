@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -39,7 +41,15 @@ def error_body(code: str, detail: str, where: Any = None) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.error_code, str(exc.detail), exc.where), status=exc.status_code)
+        return Response(
+            error_body(exc.error_code, str(exc.detail), exc.where), status=exc.status_code
+        )
+    # DRF turns Django's own Http404 and PermissionDenied into its exceptions; do it first so
+    # the code below sees one kind.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -35,6 +35,8 @@ class UnitPagination(GeoJsonPagination):
 class BBoxFilter(InBBoxFilter):
     """`bbox=minlon,minlat,maxlon,maxlat` with a bilingual error for a malformed box."""
 
+    bbox_param = "bbox"
+
     def get_filter_bbox(self, request):
         try:
             return super().get_filter_bbox(request)
@@ -67,7 +69,9 @@ def _number(request: Request, name: str) -> float:
         value = float(raw)
     except ValueError:
         raise ApiError(
-            "invalid_coordinates", f"{name} 必须是数字，收到 '{raw}' / {name} must be a number, got '{raw}'", name
+            "invalid_coordinates",
+            f"{name} 必须是数字，收到 '{raw}' / {name} must be a number, got '{raw}'",
+            name,
         ) from None
     if not math.isfinite(value):
         raise ApiError("invalid_coordinates", f"{name} 必须是有限数 / {name} must be finite", name)
@@ -124,4 +128,3 @@ class LocateView(APIView):
             "reason": location.reason,
         }
         return Response(body)
-

@@ -15,6 +15,10 @@ BEGIN
     IF NEW.parent_id IS NULL THEN
         RETURN NEW;
     END IF;
+    IF NEW.level = 'network' THEN
+        RAISE EXCEPTION '网域 % 没有上级 / network % has no parent', NEW.code, NEW.code
+            USING ERRCODE = 'check_violation';
+    END IF;
     SELECT level, code INTO p_level, p_code FROM gridmap_gridunit WHERE id = NEW.parent_id;
     IF p_level IS DISTINCT FROM expected THEN
         RAISE EXCEPTION '% 的上级必须是 % / the parent of a % must be a %',

@@ -20,8 +20,7 @@ def unit_summary(unit: GridUnit) -> dict:
         residents=Coalesce(Sum("residents"), 0),
         **{name: Coalesce(Sum(name), 0) for name in CATEGORIES},
         **{
-            f"color_{color}": Count("id", filter=Q(color=color))
-            for color in Household.Color.values
+            f"color_{color}": Count("id", filter=Q(color=color)) for color in Household.Color.values
         },
     )
     grids = (

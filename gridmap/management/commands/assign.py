@@ -7,7 +7,13 @@ import time
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from django.core.management.base import BaseCommand, CommandError
 
-from gridmap.assignment import AssignmentResult, assign_all, assignable_models, get_layer, layer_name
+from gridmap.assignment import (
+    AssignmentResult,
+    assign_all,
+    assignable_models,
+    get_layer,
+    layer_name,
+)
 
 
 class Command(BaseCommand):
@@ -15,7 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         names = ", ".join(layer_name(m) for m in assignable_models())
-        parser.add_argument("--layer", action="append", help=f"only this layer ({names}); repeatable")
+        parser.add_argument(
+            "--layer", action="append", help=f"only this layer ({names}); repeatable"
+        )
         parser.add_argument(
             "--area", help="only rows inside this area (WKT or GeoJSON, WGS84): incremental"
         )
