@@ -8,6 +8,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -163,3 +164,11 @@ class GridAssigned(models.Model):
 
     class Meta:
         abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, then assign this row (and the rows that follow it) in the same transaction."""
+        from gridmap.assignment import assign_saved
+
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            assign_saved(self)

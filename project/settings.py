@@ -52,6 +52,10 @@ DATABASES = {
     )
 }
 
+# Lets parallel test runs (CI shards, several developers on one server) use distinct test DBs.
+if os.environ.get("GRIDMAP_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["GRIDMAP_TEST_DB_NAME"]}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
