@@ -1,0 +1,244 @@
+"""GridMap benchmarks: assignment (bulk and incremental) and locate, each as a ratio to the bare
+PostGIS query on the same data in the same run.
+
+    python bench/run.py [--grids 20000] [--households 1000000] [--repeat 3] [--seed 7]
+
+Runs in its own database (`<name>_bench`, made and migrated like a test database and kept
+between runs, so the synthetic city is generated once per size and seed). Prints a table and
+writes bench/results/<UTC time>.json. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import Group, User  # noqa: E402
+from django.contrib.gis.geos import Point  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from shapely.geometry import Point as ShapelyPoint  # noqa: E402
+
+from gridmap.assignment import assign  # noqa: E402
+from gridmap.models import GridUnit  # noqa: E402
+from layers.demo.loader import load_city  # noqa: E402
+from layers.demo.synthcity import generate_city  # noqa: E402
+from layers.models import Household  # noqa: E402
+
+# The synthetic city sits on a disc around Beijing's centre, sized to the number of grids.
+CENTRE = (116.40, 39.90)
+
+BARE_BULK = """
+    UPDATE layers_household h SET grid_id = g.id
+      FROM gridmap_gridunit g
+     WHERE g.level = 'grid' AND ST_Covers(g.geom, h.location)
+"""
+BARE_AREA = """
+    UPDATE layers_household h SET grid_id = g.id
+      FROM gridmap_gridunit g
+     WHERE g.level = 'grid' AND ST_Covers(g.geom, h.location)
+       AND ST_Intersects(h.location, ST_GeomFromEWKB(%s))
+"""
+BARE_LOCATE = """
+    SELECT id FROM gridmap_gridunit
+     WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
+     ORDER BY code LIMIT 1
+"""
+
+
+def use_bench_database() -> None:
+    """Switch the default connection to <name>_bench, creating and migrating it if needed."""
+    settings = connection.settings_dict
+    settings["TEST"] = {**settings.get("TEST", {}), "NAME": f"{settings['NAME']}_bench"}
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
+
+
+def execute(sql: str, params=None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def ensure_city(grids: int, households: int, seed: int) -> None:
+    """Load the synthetic city unless this exact one is already there."""
+    execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text)")
+    wanted = json.dumps({"grids": grids, "households": households, "seed": seed})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM bench_meta WHERE key = 'city'")
+        row = cursor.fetchone()
+    if row and row[0] == wanted:
+        print(f"synthetic city already loaded: {wanted}")
+        return
+    started = time.perf_counter()
+    # Area for the city: ~0.5 km² per grid at 50 households per grid.
+    radius_deg = (grids * 0.5 / 3.1416) ** 0.5 / 100.0
+    outline = ShapelyPoint(CENTRE).buffer(radius_deg, quad_segs=32)
+    city = generate_city(
+        network_code="110101",
+        network_name="合成城市",
+        outline_wgs84=outline,
+        households=households,
+        segments=max(1, grids // 2000),
+        nodes=max(1, grids // 60),
+        grid_target=max(1, households // grids),
+        seed=seed,
+        household_points=True,
+    )
+    generated = time.perf_counter()
+    execute(
+        "TRUNCATE layers_household, layers_building, layers_camera, layers_facility, "
+        "layers_incident, layers_road, gridmap_staffmember, gridmap_gridunit CASCADE"
+    )
+    load_city(city)
+    execute("INSERT INTO bench_meta VALUES ('city', %s) ON CONFLICT (key) DO UPDATE SET value = %s", [wanted, wanted])
+    execute("VACUUM ANALYZE")
+    print(
+        f"generated in {generated - started:.1f} s, loaded in {time.perf_counter() - generated:.1f} s"
+    )
+
+
+def reset_households() -> None:
+    execute("UPDATE layers_household SET grid_id = NULL WHERE grid_id IS NOT NULL")
+    execute("VACUUM ANALYZE layers_household")
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def bench_bulk(repeat: int) -> dict:
+    bare, service = [], []
+    for _ in range(repeat):
+        reset_households()
+        bare.append(timed(lambda: execute(BARE_BULK)))
+        reset_households()
+        service.append(timed(lambda: assign(Household)))
+    return {"bare_s": statistics.median(bare), "service_s": statistics.median(service),
+            "runs_bare": bare, "runs_service": service}
+
+
+def bench_incremental(repeat: int, bulk_service_s: float) -> dict:
+    grid = GridUnit.objects.grids().order_by("code")[GridUnit.objects.grids().count() // 2]
+    area = grid.geom
+    rows = Household.objects.filter(location__intersects=area).count()
+    bare = [timed(lambda: execute(BARE_AREA, [area.ewkb])) for _ in range(repeat)]
+    service = [timed(lambda: assign(Household, area=area)) for _ in range(repeat)]
+    median = statistics.median(service)
+    return {"grid": grid.code, "rows": rows, "bare_s": statistics.median(bare),
+            "service_s": median, "share_of_bulk": median / bulk_service_s}
+
+
+def random_points(n: int, seed: int) -> list[tuple[float, float]]:
+    import numpy as np
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                       "(SELECT ST_Extent(geom) e FROM gridmap_gridunit WHERE level='grid') x")
+        xmin, ymin, xmax, ymax = cursor.fetchone()
+    rng = np.random.default_rng(seed)
+    return list(zip(rng.uniform(xmin, xmax, n), rng.uniform(ymin, ymax, n), strict=True))
+
+
+def bench_locate(n: int, seed: int) -> dict:
+    points = random_points(n, seed)
+    user, _ = User.objects.get_or_create(username="bench-viewer")
+    user.groups.add(Group.objects.get(name="viewer"))
+    client = Client()
+    client.force_login(user)
+
+    def bare() -> None:
+        with connection.cursor() as cursor:
+            for lon, lat in points:
+                cursor.execute(BARE_LOCATE, [lon, lat])
+                cursor.fetchone()
+
+    def api() -> None:
+        for lon, lat in points:
+            response = client.get("/api/locate/", {"lon": lon, "lat": lat})
+            assert response.status_code == 200, response.content
+
+    def service() -> None:
+        from gridmap.locate import locate
+
+        for lon, lat in points:
+            locate(Point(lon, lat, srid=4326)).staff  # noqa: B018 - staff is part of the answer
+
+    api()  # warm caches and connections once
+    bare_s, service_s, api_s = timed(bare), timed(service), timed(api)
+    return {"requests": n, "bare_ms": 1000 * bare_s / n, "service_ms": 1000 * service_s / n,
+            "api_ms": 1000 * api_s / n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grids", type=int, default=20000)
+    parser.add_argument("--households", type=int, default=1000000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--locate-requests", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    use_bench_database()
+    ensure_city(args.grids, args.households, args.seed)
+    grids = GridUnit.objects.grids().count()
+    households = Household.objects.count()
+    print(f"city: {grids} grids, {households} households")
+
+    bulk = bench_bulk(args.repeat)
+    incremental = bench_incremental(args.repeat, bulk["service_s"])
+    located = bench_locate(args.locate_requests, args.seed)
+
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "postgis": execute_scalar("SELECT postgis_full_version()"),
+        "city": {"grids": grids, "households": households, "seed": args.seed},
+        "bulk": bulk,
+        "incremental": incremental,
+        "locate": located,
+    }
+    print()
+    print("| benchmark | GridMap | bare PostGIS | ratio | target |")
+    print("|---|---|---|---|---|")
+    print(f"| bulk assignment, {households:,} households → {grids:,} grids | "
+          f"{bulk['service_s']:.2f} s | {bulk['bare_s']:.2f} s | "
+          f"{bulk['service_s'] / bulk['bare_s']:.2f}× | ≤ 1.2× |")
+    print(f"| incremental, one grid's area ({incremental['rows']} rows) | "
+          f"{incremental['service_s'] * 1000:.1f} ms | {incremental['bare_s'] * 1000:.1f} ms | "
+          f"{incremental['share_of_bulk'] * 100:.3f}% of bulk | ≤ 2% of bulk |")
+    print(f"| locate, locate() service per call | {located['service_ms']:.3f} ms | "
+          f"{located['bare_ms']:.3f} ms | {located['service_ms'] / located['bare_ms']:.2f}× | — |")
+    print(f"| locate, GET /api/locate/ server time | {located['api_ms']:.3f} ms | "
+          f"{located['bare_ms']:.3f} ms | {located['api_ms'] / located['bare_ms']:.2f}× | ≤ 2× |")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{results['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+
+
+def execute_scalar(sql: str):
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
+if __name__ == "__main__":
+    main()
