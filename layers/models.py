@@ -110,7 +110,8 @@ class Household(GridAssigned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.building} {self.unit_no}-{self.room}"
+        # No room number: this text shows in admin titles and logs to users who may not see it.
+        return f"{self.building} {self.unit_no}单元 #{self.pk}"
 
 
 class Camera(GridAssigned):

@@ -161,6 +161,9 @@ SILENCED_SYSTEM_CHECKS = [
 
 # Target households per grid (seed 002: one full-time grid worker per ~250 households).
 GRIDMAP_TARGET_HOUSEHOLDS = int(os.environ.get("GRIDMAP_TARGET_HOUSEHOLDS", "250"))
+# Where an empty admin map opens (lon, lat WGS84) and its zoom.
+GRIDMAP_DEFAULT_CENTER = (98.29, 39.80)
+GRIDMAP_DEFAULT_ZOOM = 14
 GRIDMAP_TILE_URL = os.environ.get("GRIDMAP_TILE_URL", "")
 GRIDMAP_TILE_ATTRIBUTION = os.environ.get("GRIDMAP_TILE_ATTRIBUTION", "")
 
