@@ -79,10 +79,6 @@ def tiling_reports(
         rows = cursor.fetchall()
     reports = []
     for code, name, level, n, gap, overlap, outside, gaps in rows:
-        if isinstance(gaps, str):
-            import json
-
-            gaps = json.loads(gaps)
         reports.append(
             TilingReport(
                 code=code,
