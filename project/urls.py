@@ -1,7 +1,9 @@
 """GridMap URLs: the API under /api/, the admin, the OpenAPI schema and its docs."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -14,6 +16,7 @@ router.register("units", GridUnitViewSet, basename="unit")
 
 urlpatterns = [
     path("", home, name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("gridmap/favicon.svg"), permanent=True)),
     path("api/locate/", LocateView.as_view(), name="locate"),
     path("api/units/<int:pk>/summary/", UnitSummaryView.as_view(), name="unit-summary"),
     path("api/", include(router.urls)),
