@@ -105,6 +105,10 @@ TEMPLATES = [
     },
 ]
 
+AUTHENTICATION_BACKENDS = ["gridmap.auth_backends.CachedPermissionsBackend"]
+# Per-process cache (permissions for a minute); point CACHES at a shared cache behind a balancer.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -97,3 +97,11 @@ def api_as(db):
 @pytest.fixture
 def viewer_api(api_as) -> APIClient:
     return api_as("viewer")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached permissions must not leak from one test's users into another's."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -20,7 +20,6 @@ from gridmap.api.serializers import (
     GridUnitSerializer,
     LocateQuerySerializer,
     LocateResultSerializer,
-    StaffSerializer,
 )
 from gridmap.locate import CHAIN, locate
 from gridmap.models import GridUnit
@@ -90,10 +89,6 @@ def parse_point(request: Request) -> coords.Conversion:
         raise ApiError("invalid_coordinates", str(exc), exc.where) from None
 
 
-def _ref(unit: GridUnit | None) -> dict | None:
-    return None if unit is None else {"id": unit.id, "code": unit.code, "name": unit.name}
-
-
 class LocateView(APIView):
     """定位：坐标 → 网域/网段/网节/网格及网格人员 / point → the grid chain and its staff."""
 
@@ -123,8 +118,8 @@ class LocateView(APIView):
                 "applied": conversion.applied,
                 "note": conversion.note,
             },
-            **{level: _ref(location.units[level]) for level in reversed(CHAIN)},
-            "staff": StaffSerializer(location.staff, many=True).data,
+            **{level: location.units[level] for level in reversed(CHAIN)},
+            "staff": location.staff,
             "reason": location.reason,
         }
         return Response(body)
