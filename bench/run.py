@@ -86,9 +86,9 @@ def ensure_city(grids: int, households: int, seed: int) -> None:
         print(f"synthetic city already loaded: {wanted}")
         return
     started = time.perf_counter()
-    # Area for the city: ~0.5 km² per grid at 50 households per grid.
-    radius_deg = (grids * 0.5 / 3.1416) ** 0.5 / 100.0
-    outline = ShapelyPoint(CENTRE).buffer(radius_deg, quad_segs=32)
+    # A disc of ~0.107 km² per grid: dense urban blocks, as in the demo districts.
+    radius_km = (grids * 0.107 / 3.1416) ** 0.5
+    outline = ShapelyPoint(CENTRE).buffer(radius_km / 111.0, quad_segs=32)
     city = generate_city(
         network_code="110101",
         network_name="合成城市",
@@ -97,6 +97,7 @@ def ensure_city(grids: int, households: int, seed: int) -> None:
         segments=max(1, grids // 2000),
         nodes=max(1, grids // 60),
         grid_target=max(1, households // grids),
+        grids=grids,
         seed=seed,
         household_points=True,
     )
