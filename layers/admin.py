@@ -64,6 +64,12 @@ class HouseholdAdmin(GridAssignedAdmin):
         # Searching by a hidden field would still tell who lives where.
         return self._public(request, super().get_search_fields(request))
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        # Nor may a URL filter (?head_name=…) query a field the user may not see.
+        if lookup.split("__")[0] in Household.PRIVATE_FIELDS and not self.may_see_private(request):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
 
 @admin.register(Camera)
 class CameraAdmin(GridAssignedAdmin):

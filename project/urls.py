@@ -2,14 +2,18 @@
 
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from gridmap.api.views import GridUnitViewSet, LocateView
+from gridmap.api.views import GridUnitViewSet, LocateView, api_not_found
 from layers.api.views import UnitSummaryView
 from project.views import home
+
+admin.site.site_header = "GridMap 网格化管理"
+admin.site.site_title = "GridMap"
+admin.site.index_title = "数据管理 / data"
 
 router = DefaultRouter()
 router.register("units", GridUnitViewSet, basename="unit")
@@ -22,7 +26,8 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Anything else under /api/ answers in the API's error shape, not Django's HTML page.
+    re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -160,3 +160,31 @@ def test_summary_of_a_node_applies_the_staff_standard(world, viewer_api, househo
 )
 def test_grid_workload_flag_against_a_target_of_250(households, flag):
     assert workload_flag(households, 250) == flag
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "error", "where"),
+    [
+        ({"page": "abc"}, 400, "invalid_page", "page"),
+        ({"page": "0"}, 400, "invalid_page", "page"),
+        ({"page": "999"}, 404, "invalid_page", "page"),
+        ({"bbox": "10,10,0,0"}, 400, "invalid_bbox", "bbox"),
+        ({"bbox": "0,0,1000,1000"}, 400, "invalid_bbox", "bbox"),
+        ({"parent": "abc"}, 400, "invalid_parent", "parent"),
+        ({"level": "foo"}, 400, "invalid", "level"),
+    ],
+)
+def test_bad_list_parameters_get_an_error_saying_which(
+    world, viewer_api, params, status, error, where
+):
+    response = viewer_api.get("/api/units/", params)
+    assert response.status_code == status
+    body = response.json()
+    assert (body["error"], body["where"]) == (error, where)
+    assert body["detail"].split(" / ", 1)[1].isascii()
+
+
+def test_an_unknown_api_path_answers_json(world, viewer_api):
+    response = viewer_api.get("/api/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

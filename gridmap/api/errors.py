@@ -55,9 +55,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        first_field, messages = next(iter(fields.items()))
-        text = messages[0] if isinstance(messages, list) and messages else str(messages)
-        response.data = error_body("invalid", f"输入有误 / invalid input: {text}", first_field)
+        first_field = next(iter(fields))
+        response.data = error_body(
+            "invalid", f"参数 {first_field} 的值无效 / invalid value for {first_field}", first_field
+        )
         return response
     codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     code = codes if isinstance(codes, str) else "error"

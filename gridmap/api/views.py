@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 from django.contrib.gis.geos import Point
+from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +16,7 @@ from rest_framework_gis.filters import InBBoxFilter
 from rest_framework_gis.pagination import GeoJsonPagination
 
 from gridmap import coords
-from gridmap.api.errors import ApiError
+from gridmap.api.errors import ApiError, error_body
 from gridmap.api.filters import GridUnitFilter
 from gridmap.api.serializers import (
     GridUnitSerializer,
@@ -30,6 +32,21 @@ class UnitPagination(GeoJsonPagination):
     page_size_query_param = "page_size"
     max_page_size = 5000
 
+    def paginate_queryset(self, queryset, request, view=None):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not (raw.isdigit() and int(raw) >= 1):
+            raise ApiError(
+                "invalid_page",
+                f"页码应为正整数，收到 '{raw}' / page must be a positive integer, got '{raw}'",
+                "page",
+            )
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            raise ApiError(
+                "invalid_page", f"第 {raw} 页不存在 / page {raw} does not exist", "page", 404
+            ) from None
+
 
 class BBoxFilter(InBBoxFilter):
     """`bbox=minlon,minlat,maxlon,maxlat` with a bilingual error for a malformed box."""
@@ -38,7 +55,7 @@ class BBoxFilter(InBBoxFilter):
 
     def get_filter_bbox(self, request):
         try:
-            return super().get_filter_bbox(request)
+            box = super().get_filter_bbox(request)
         except Exception as exc:
             raise ApiError(
                 "invalid_bbox",
@@ -46,6 +63,20 @@ class BBoxFilter(InBBoxFilter):
                 "minlon,minlat,maxlon,maxlat",
                 "bbox",
             ) from exc
+        if box is None:
+            return None
+        # The extent of the polygon is normalised; a reversed box must be refused, not fixed.
+        xmin, ymin, xmax, ymax = (
+            float(v) for v in request.query_params[self.bbox_param].split(",")
+        )
+        if not (-180 <= xmin < xmax <= 180 and -90 <= ymin < ymax <= 90):
+            raise ApiError(
+                "invalid_bbox",
+                "bbox 须满足 -180 ≤ minlon < maxlon ≤ 180 且 -90 ≤ minlat < maxlat ≤ 90 / bbox "
+                "must satisfy -180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90",
+                "bbox",
+            )
+        return box
 
 
 class GridUnitViewSet(viewsets.ReadOnlyModelViewSet):
@@ -58,6 +89,15 @@ class GridUnitViewSet(viewsets.ReadOnlyModelViewSet):
     bbox_filter_field = "geom"
     bbox_filter_include_overlapping = True
     pagination_class = UnitPagination
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown paths under /api/: a JSON 404 in the API's error shape."""
+    return JsonResponse(
+        error_body("not_found", f"没有这个接口 / no such endpoint: {request.path}", "path"),
+        status=404,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 def _number(request: Request, name: str) -> float:
@@ -81,7 +121,7 @@ def parse_point(request: Request) -> coords.Conversion:
     """lon, lat and crs from the query string, converted to WGS84, or a 400 saying what is wrong."""
     lon, lat = _number(request, "lon"), _number(request, "lat")
     try:
-        crs = coords.CRS.parse(request.query_params.get("crs", "wgs84"))
+        crs = coords.CRS.parse(request.query_params.get("crs") or "wgs84")
         return coords.to_wgs84(lon, lat, crs)
     except coords.UnknownCRS as exc:
         raise ApiError("unknown_crs", str(exc), "crs") from None
