@@ -155,12 +155,14 @@ def assign(
             follow_filter = " AND t.id = ANY(%(ids)s)" if ids is not None else ""
             follow_scope = f"t.{anchor} IS NULL {follow_filter}"
             if area is not None:
-                follow_filter += f" AND ST_Intersects(f.{target_anchor}, ST_GeomFromEWKB(%(area)s))"
-                follow_scope += (
-                    f" AND EXISTS (SELECT 1 FROM {q(target._meta.db_table)} f"
-                    f" WHERE f.id = t.{q(fk.column)}"
-                    f" AND ST_Intersects(f.{target_anchor}, ST_GeomFromEWKB(%(area)s)))"
+                # Driven from the buildings in the area through the foreign-key index: a test on
+                # the follower's own empty point would scan the whole table.
+                in_area = (
+                    f"t.{q(fk.column)} IN (SELECT f.id FROM {q(target._meta.db_table)} f"
+                    f" WHERE ST_Intersects(f.{target_anchor}, ST_GeomFromEWKB(%(area)s)))"
                 )
+                follow_filter += f" AND {in_area}"
+                follow_scope += f" AND {in_area}"
             pick_followers = f"""
                 SELECT t.id, f.grid_id
                   FROM {table} t

@@ -97,6 +97,15 @@ class Household(GridAssigned):
         verbose_name = _("住户")
         verbose_name_plural = _("住户")
         ordering = ["building_id", "unit_no", "floor", "room"]
+        # The households that follow their building: found by building, never by scanning
+        # the point index for NULLs (what the planner did without it, 30× slower).
+        indexes = [
+            models.Index(
+                fields=["building"],
+                condition=Q(location__isnull=True),
+                name="household_follows_building",
+            )
+        ]
         constraints = [
             models.CheckConstraint(
                 name="household_category_counts_within_residents",
