@@ -63,7 +63,12 @@ start() {
   local dir
   dir=$(readlink -f "$link")
   if ! as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null
+    if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null; then
+      echo "localdb: PostgreSQL did not start; the end of $dir/postgres.log says:" >&2
+      tail -n 4 "$dir/postgres.log" >&2
+      echo "localdb: another server on port $port? Set GRIDMAP_PG_PORT to a free port." >&2
+      exit 1
+    fi
     echo "localdb: started on $dir/run port $port (log: $dir/postgres.log)"
   fi
   if ! psql -h "$dir/run" -p "$port" -U postgres -d postgres -tAc \
