@@ -359,19 +359,7 @@ def build() -> sc.City:
     rows, _ = sc.household_rows(fp, per_building, keys, rng, PROFILE)
     rows = exact_members(rows, rng)
 
-    buildings = gpd.GeoDataFrame(
-        {
-            "key": keys,
-            "name": names,
-            "road": road,
-            "number": numbers,
-            "kind": fp.kind,
-            "floors": fp.floors,
-            "units": fp.units,
-        },
-        geometry=shapely.orient_polygons(frame.to_wgs84(fp.polygons())),
-        crs=sc.WGS84,
-    )
+    buildings = fp.frame(frame, keys, names, road, numbers)
     return sc.City(
         network_code=NETWORK_CODE,
         network_name=NETWORK_NAME,

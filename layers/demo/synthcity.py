@@ -998,6 +998,22 @@ class Footprints:
         )
         return shapely.polygons(xy.reshape(len(self), 5, 2))
 
+    def frame(self, local: LocalFrame, keys, names, road, numbers) -> gpd.GeoDataFrame:
+        """The buildings as a WGS84 GeoDataFrame with the columns the loader reads."""
+        return gpd.GeoDataFrame(
+            {
+                "key": keys,
+                "name": names,
+                "road": road,
+                "number": numbers,
+                "kind": self.kind,
+                "floors": self.floors,
+                "units": self.units,
+            },
+            geometry=shapely.orient_polygons(local.to_wgs84(self.polygons())),
+            crs=WGS84,
+        )
+
 
 def density_field(xy: np.ndarray, outline, rng: np.random.Generator) -> np.ndarray:
     """0..1: highest at the centre and a few sub-centres, falling off towards the edge."""
@@ -1638,19 +1654,7 @@ def generate_city(
     road, number = addresses(tess, fp.cx, fp.cy)
     numbers = np.char.add(number.astype(str), "号").astype(object)
     address = np.char.add(road.astype(str), numbers.astype(str)).astype(object)
-    buildings = gpd.GeoDataFrame(
-        {
-            "key": keys,
-            "name": "",
-            "road": road,
-            "number": numbers,
-            "kind": fp.kind,
-            "floors": fp.floors,
-            "units": fp.units,
-        },
-        geometry=shapely.orient_polygons(frame.to_wgs84(fp.polygons())),
-        crs=WGS84,
-    )
+    buildings = fp.frame(frame, keys, "", road, numbers)
     rows, home = household_rows(fp, per_building, keys, rng)
     if household_points:
         xy = fp.local_points(
