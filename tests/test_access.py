@@ -79,3 +79,32 @@ def test_schema_and_docs_are_served(world, admin_client):
     docs = admin_client.get("/api/docs/")
     assert docs.status_code == 200
     assert "cdn." not in docs.content.decode()
+
+
+def test_a_deleted_token_stops_working_at_once(world, db):
+    from rest_framework.authtoken.models import Token
+
+    from tests.conftest import user_with_role
+
+    token = Token.objects.create(user=user_with_role("viewer", "v2"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/units/").status_code == 200
+    token.delete()
+    assert client.get("/api/units/").status_code == 401
+
+
+def test_a_token_of_an_inactive_user_is_refused(world, db):
+    from rest_framework.authtoken.models import Token
+
+    from tests.conftest import user_with_role
+
+    user = user_with_role("viewer", "v3")
+    token = Token.objects.create(user=user)
+    user.is_active = False
+    user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/api/units/")
+    assert response.status_code == 401
+    assert response.json()["error"] == "authentication_failed"
