@@ -60,10 +60,6 @@ class Location:
     staff: list[dict] = field(default_factory=list)
     reason: str | None = None
 
-    @property
-    def grid(self) -> dict | None:
-        return self.units["grid"]
-
 
 def _ref(unit_id, code, name) -> dict | None:
     return None if unit_id is None else {"id": unit_id, "code": code, "name": name}
