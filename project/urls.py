@@ -23,11 +23,13 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("gridmap/favicon.svg"), permanent=True)),
     path("api/locate/", LocateView.as_view(), name="locate"),
     path("api/units/<int:pk>/summary/", UnitSummaryView.as_view(), name="unit-summary"),
+    path("api/", include("layers.api.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ answers in the API's error shape, not Django's HTML page.
     re_path(r"^api/", api_not_found),
+    path("map/", include("gridmap.map_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

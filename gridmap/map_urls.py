@@ -1,0 +1,3 @@
+"""Map pages under /map/."""
+
+urlpatterns: list = []
