@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from gridmap.api.topology import TopologyView
 from gridmap.api.views import GridUnitViewSet, LocateView, api_not_found
 from layers.api.views import UnitSummaryView
 from project.views import home
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("favicon.ico", RedirectView.as_view(url=static("gridmap/favicon.svg"), permanent=True)),
     path("api/locate/", LocateView.as_view(), name="locate"),
+    path("api/topology/", TopologyView.as_view(), name="topology"),
     path("api/units/<int:pk>/summary/", UnitSummaryView.as_view(), name="unit-summary"),
     path("api/", include("layers.api.urls")),
     path("api/", include(router.urls)),
