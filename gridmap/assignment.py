@@ -30,6 +30,9 @@ class AssignmentResult:
     assigned: int
     unassigned: int
     changed: int
+    # With `report=True`: (old grid id, new grid id, rows) for the rows that changed grid and
+    # pass the layer's `grid_report_filter`.
+    moves: tuple[tuple[int | None, int | None, int], ...] = ()
 
     @property
     def total(self) -> int:
@@ -75,8 +78,11 @@ def _in_wgs84(area: GEOSGeometry) -> GEOSGeometry:
     return area.transform(4326, clone=True)
 
 
-def _apply(model: type[GridAssigned], pick: str, scope: str, params: dict) -> tuple[int, int, int]:
-    """Set each row in `scope` to the grid `pick(id, grid_id)` gives it, NULL if none.
+def _apply(
+    model: type[GridAssigned], pick: str, scope: str, params: dict, report: bool = False
+) -> tuple[int, int, int, list]:
+    """Set each row in `scope` to the grid `pick(id, grid_id, old_grid_id)` gives it, NULL if
+    none; with `report`, also count the moves by (old grid, new grid).
 
     One statement: the assigned and cleared rows are written by two data-modifying CTEs over
     disjoint rows, and rows whose grid does not change are not written at all.
@@ -85,6 +91,16 @@ def _apply(model: type[GridAssigned], pick: str, scope: str, params: dict) -> tu
     table = q(model._meta.db_table)
     set_clause = "grid_id = pick.grid_id"
     changed = "t.grid_id IS DISTINCT FROM pick.grid_id"
+    counted = f"({model.grid_report_filter})" if model.grid_report_filter else "true"
+    moves = (
+        """(SELECT json_agg(json_build_array(old, new, n)) FROM (
+               SELECT old, new, count(*) AS n
+                 FROM (SELECT * FROM upd UNION ALL SELECT * FROM clr) m
+                WHERE counted AND old IS DISTINCT FROM new
+                GROUP BY old, new) x)"""
+        if report
+        else "NULL"
+    )
     if model.grid_keep_first:
         keep = q(model._meta.get_field(model.grid_keep_first).column)
         set_clause += f", {keep} = COALESCE(t.{keep}, pick.grid_id)"
@@ -95,31 +111,39 @@ def _apply(model: type[GridAssigned], pick: str, scope: str, params: dict) -> tu
             UPDATE {table} t SET {set_clause}
               FROM pick
              WHERE t.id = pick.id AND {changed}
-            RETURNING 1
+            RETURNING pick.old_grid_id AS old, pick.grid_id AS new, {counted} AS counted
         ),
         clr AS (
+            -- The self-join reads the row as it was, so the old grid can be returned.
             UPDATE {table} t SET grid_id = NULL
-             WHERE t.grid_id IS NOT NULL AND {scope}
+              FROM {table} was
+             WHERE was.id = t.id AND t.grid_id IS NOT NULL AND {scope}
                AND NOT EXISTS (SELECT 1 FROM pick WHERE pick.id = t.id)
-            RETURNING 1
+            RETURNING was.grid_id AS old, NULL::bigint AS new, {counted} AS counted
         )
         SELECT (SELECT count(*) FROM pick),
                (SELECT count(*) FROM {table} t WHERE {scope}) - (SELECT count(*) FROM pick),
-               (SELECT count(*) FROM upd) + (SELECT count(*) FROM clr)
+               (SELECT count(*) FROM upd) + (SELECT count(*) FROM clr),
+               {moves}
     """
     with connection.cursor() as cursor:
         # The pick is sorted and hashed in memory; the default work_mem spills 1M rows to disk.
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(sql, params)
-        return cursor.fetchone()
+        assigned, unassigned, changed_rows, moved = cursor.fetchone()
+        return assigned, unassigned, changed_rows, moved or []
 
 
 def assign(
     model: type[GridAssigned],
     area: GEOSGeometry | None = None,
     ids: Iterable[int] | None = None,
+    report: bool = False,
 ) -> AssignmentResult:
-    """Assign one layer: every row, only the rows whose anchor lies in `area`, or only `ids`."""
+    """Assign one layer: every row, only the rows whose anchor lies in `area`, or only `ids`.
+
+    With `report`, the result also says which rows moved from which grid to which.
+    """
     q = connection.ops.quote_name
     table = q(model._meta.db_table)
     units = q(GridUnit._meta.db_table)
@@ -137,7 +161,7 @@ def assign(
     # against the points its index probe returns, many times faster than one probe per point.
     # A point covered by several grids (a shared edge or vertex) keeps the lowest code.
     pick_own = f"""
-        SELECT DISTINCT ON (t.id) t.id, g.id AS grid_id
+        SELECT DISTINCT ON (t.id) t.id, g.id AS grid_id, t.grid_id AS old_grid_id
           FROM {units} g
           JOIN {table} t ON ST_Covers(g.geom, t.{anchor})
          WHERE g.level = %(grid_level)s {own_filter}
@@ -145,7 +169,7 @@ def assign(
     """
     scope_own = f"t.{anchor} IS NOT NULL {own_filter}"
     with transaction.atomic():
-        counts = _apply(model, pick_own, scope_own, params)
+        *counts, moves = _apply(model, pick_own, scope_own, params, report)
 
         if model.grid_follows:
             # Rows without a point of their own take the grid of the row they follow.
@@ -164,13 +188,14 @@ def assign(
                 follow_filter += f" AND {in_area}"
                 follow_scope += f" AND {in_area}"
             pick_followers = f"""
-                SELECT t.id, f.grid_id
+                SELECT t.id, f.grid_id, t.grid_id AS old_grid_id
                   FROM {table} t
                   JOIN {q(target._meta.db_table)} f ON f.id = t.{q(fk.column)}
                  WHERE t.{anchor} IS NULL AND f.grid_id IS NOT NULL {follow_filter}
             """
-            more = _apply(model, pick_followers, follow_scope, params)
-            counts = tuple(a + b for a, b in zip(counts, more, strict=True))
+            *more, more_moves = _apply(model, pick_followers, follow_scope, params, report)
+            counts = [a + b for a, b in zip(counts, more, strict=True)]
+            moves = _merge_moves(moves, more_moves)
 
         if area is None and ids is None:
             # A bulk run rewrites the grid column of the whole table; with the old statistics
@@ -179,7 +204,17 @@ def assign(
                 cursor.execute(f"ANALYZE {table}")
 
     assigned, unassigned, changed = counts
-    return AssignmentResult(layer_name(model), assigned, unassigned, changed)
+    return AssignmentResult(
+        layer_name(model), assigned, unassigned, changed, tuple(tuple(m) for m in moves)
+    )
+
+
+def _merge_moves(a: list, b: list) -> list:
+    """Two move lists [old, new, n] summed by (old, new)."""
+    total: dict[tuple, int] = {}
+    for old, new, n in [*a, *b]:
+        total[old, new] = total.get((old, new), 0) + n
+    return [[old, new, n] for (old, new), n in total.items()]
 
 
 def assign_saved(obj: GridAssigned) -> None:
@@ -202,6 +237,7 @@ def assign_all(
     area: GEOSGeometry | None = None,
     layers: Iterable[type[GridAssigned]] | None = None,
     progress: Callable[[AssignmentResult], None] | None = None,
+    report: bool = False,
 ) -> list[AssignmentResult]:
     """Assign every layer (or the given ones) in one transaction, followed layers first."""
     chosen = set(layers) if layers is not None else None
@@ -210,7 +246,7 @@ def assign_all(
         for model in assignable_models():
             if chosen is not None and model not in chosen:
                 continue
-            result = assign(model, area)
+            result = assign(model, area, report=report)
             results.append(result)
             if progress:
                 progress(result)

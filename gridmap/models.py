@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -161,6 +163,11 @@ class GridAssigned(models.Model):
     grid_anchor: ClassVar[str]
     grid_follows: ClassVar[str | None] = None
     grid_keep_first: ClassVar[str | None] = None
+    # The layer whose row count is a grid's load (households), shown when an edit is previewed.
+    grid_counts_as_load: ClassVar[bool] = False
+    # Which rows an edit's report counts when they change grid (SQL over alias t; e.g. open
+    # incidents only). None: all rows.
+    grid_report_filter: ClassVar[str | None] = None
 
     class Meta:
         abstract = True
@@ -172,3 +179,88 @@ class GridAssigned(models.Model):
         with transaction.atomic():
             super().save(*args, **kwargs)
             assign_saved(self)
+
+
+class UnitEdit(models.Model):
+    """One committed edit of the grid (边界调整记录): who, when, what, and what it moved.
+
+    The geometries before and after are the `UnitVersion` rows the edit wrote (`versions`).
+    """
+
+    class Operation(models.TextChoices):
+        RESHAPE = "reshape", _("调整边界")
+        SPLIT = "split", _("拆分")
+        MERGE = "merge", _("合并")
+        TRANSFER = "transfer", _("划转区域")
+        RESTORE = "restore", _("恢复版本")
+        UNDO = "undo", _("撤销")
+
+    operation = models.CharField(_("操作"), max_length=10, choices=Operation.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="grid_edits",
+    )
+    username = models.CharField(_("操作人账号"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    note = models.TextField(_("说明"), blank=True)
+    unit_ids = ArrayField(models.IntegerField(), verbose_name=_("涉及单元"), default=list)
+    changes = models.JSONField(_("单元变化"), default=list)
+    reassignment = models.JSONField(_("重新分配"), default=dict)
+    load = models.JSONField(_("网格户数"), default=list)
+    staff_moved = models.JSONField(_("人员调整"), default=list)
+    undoes = models.OneToOneField(
+        "self",
+        verbose_name=_("撤销的编辑"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="undone_by",
+    )
+
+    class Meta:
+        verbose_name = _("边界调整记录")
+        verbose_name_plural = _("边界调整记录")
+        ordering = ["-created_at", "-id"]
+        indexes = [GinIndex(fields=["unit_ids"], name="unitedit_unit_ids_gin")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_operation_display()}"
+
+
+class UnitVersion(models.Model):
+    """A unit as it was between `valid_from` and `valid_to` (NULL: still current).
+
+    Written by a database trigger on every insert, change and delete of a unit, whoever makes
+    it (edit service, admin, loader), so "which grid was this point in on date D" always has an
+    answer. Not a foreign key to the unit: the history outlives units merged away.
+    """
+
+    unit_id = models.IntegerField(_("单元ID"), db_index=True)
+    version = models.PositiveIntegerField(_("版本"))
+    level = models.CharField(_("层级"), max_length=8, choices=GridUnit.Level.choices)
+    code = models.CharField(_("编码"), max_length=15, db_index=True)
+    name = models.CharField(_("名称"), max_length=100)
+    parent_id = models.IntegerField(_("上级ID"), null=True, blank=True)
+    geom = models.MultiPolygonField(_("范围"), srid=4326)
+    valid_from = models.DateTimeField(_("生效时间"))
+    valid_to = models.DateTimeField(_("失效时间"), null=True, blank=True)
+    edit = models.ForeignKey(
+        UnitEdit,
+        verbose_name=_("编辑"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="versions",
+    )
+
+    class Meta:
+        verbose_name = _("单元历史版本")
+        verbose_name_plural = _("单元历史版本")
+        ordering = ["unit_id", "valid_from", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.code} v{self.version}"

@@ -91,6 +91,7 @@ class Household(GridAssigned):
 
     grid_anchor = "location"
     grid_follows = "building"
+    grid_counts_as_load = True
     PRIVATE_FIELDS = ("head_name", "head_phone", "room")
 
     class Meta:
@@ -263,6 +264,8 @@ class Incident(GridAssigned):
 
     grid_anchor = "location"
     grid_keep_first = "reported_grid"
+    # A boundary edit reports the cases still being worked on, not the finished ones.
+    grid_report_filter = "t.status NOT IN ('closed', 'rated', 'cancelled')"
 
     class Meta:
         verbose_name = _("事件")
