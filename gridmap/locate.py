@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models.functions import Length
 
-from gridmap.models import GridUnit, StaffMember
+from gridmap.models import GridUnit, StaffMember, UnitVersion
 
 CHAIN = ("grid", "node", "segment", "network")
 
@@ -107,3 +108,35 @@ def _locate_in_a_gap(point: Point) -> Location:
             f"{deepest.code} but in no grid (a coverage gap)"
         ),
     )
+
+
+def locate_at(point: Point, at: datetime) -> Location:
+    """The units that covered `point` at the instant `at`, from the history of every unit.
+
+    The boundary rule is today's: on a shared edge the lowest code. Staff are not kept in the
+    history, so the answer has none.
+    """
+    covering = (
+        UnitVersion.objects.filter(geom__covers=point, valid_from__lte=at)
+        .exclude(valid_to__lte=at)
+        .order_by("code")
+        .values_list("unit_id", "code", "name", "level")
+    )
+    units: dict[str, dict | None] = dict.fromkeys(CHAIN)
+    for unit_id, code, name, level in covering:
+        if units[level] is None:
+            units[level] = _ref(unit_id, code, name)
+    if units["network"] is None:
+        return Location(
+            units=units,
+            reason=f"{at:%Y-%m-%d %H:%M} 时该点不在任何网域内 / at {at:%Y-%m-%d %H:%M} the point "
+            "lay outside every network",
+        )
+    if units["grid"] is None:
+        deepest = next(units[level] for level in CHAIN if units[level] is not None)
+        return Location(
+            units=units,
+            reason=f"{at:%Y-%m-%d %H:%M} 时该点位于「{deepest['name']}」内，但不在任何网格内 / at "
+            f"{at:%Y-%m-%d %H:%M} the point lay in {deepest['code']} but in no grid",
+        )
+    return Location(units=units)

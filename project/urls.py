@@ -7,6 +7,17 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from gridmap.api.edits import (
+    EditDetailView,
+    EditListView,
+    MergeView,
+    ReshapeView,
+    RestoreView,
+    SplitView,
+    TransferView,
+    UndoView,
+    UnitHistoryView,
+)
 from gridmap.api.topology import TopologyView
 from gridmap.api.views import GridUnitViewSet, LocateView, api_not_found
 from layers.api.views import UnitSummaryView
@@ -25,6 +36,15 @@ urlpatterns = [
     path("api/locate/", LocateView.as_view(), name="locate"),
     path("api/topology/", TopologyView.as_view(), name="topology"),
     path("api/units/<int:pk>/summary/", UnitSummaryView.as_view(), name="unit-summary"),
+    path("api/units/<int:pk>/history/", UnitHistoryView.as_view(), name="unit-history"),
+    path("api/units/<int:pk>/reshape/", ReshapeView.as_view(), name="unit-reshape"),
+    path("api/units/<int:pk>/split/", SplitView.as_view(), name="unit-split"),
+    path("api/units/<int:pk>/merge/", MergeView.as_view(), name="unit-merge"),
+    path("api/units/<int:pk>/transfer/", TransferView.as_view(), name="unit-transfer"),
+    path("api/units/<int:pk>/restore/", RestoreView.as_view(), name="unit-restore"),
+    path("api/edits/", EditListView.as_view(), name="edits"),
+    path("api/edits/<int:pk>/", EditDetailView.as_view(), name="edit-detail"),
+    path("api/edits/<int:pk>/undo/", UndoView.as_view(), name="edit-undo"),
     path("api/", include("layers.api.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -12,7 +12,7 @@ from gridmap import editing
 from gridmap.editing import EditError
 from gridmap.models import GridUnit, StaffMember, UnitEdit, UnitVersion
 from layers.models import Household, Incident
-from tests.editing_world import A, B, C, D, N1, N2, SEG, Y0, Y1, build_city, households_at
+from tests.editing_world import N1, N2, SEG, Y0, Y1, A, B, C, D, build_city, households_at
 
 pytestmark = pytest.mark.django_db
 

@@ -53,6 +53,11 @@ class LocateQuerySerializer(serializers.Serializer):
         default="wgs84",
         help_text="输入坐标系 / input CRS",
     )
+    at = serializers.CharField(
+        required=False,
+        help_text="历史时点：日期 YYYY-MM-DD（当日结束时）或时间 / a past instant: a date (its end) "
+        "or a datetime; answers from the boundary history",
+    )
 
 
 class ConversionSerializer(serializers.Serializer):
@@ -71,3 +76,4 @@ class LocateResultSerializer(serializers.Serializer):
     grid = UnitRefSerializer(allow_null=True)
     staff = StaffSerializer(many=True)
     reason = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField(required=False, help_text="with at= only")

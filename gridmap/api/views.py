@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 from django.contrib.gis.geos import Point
 from django.http import JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.exceptions import NotFound
@@ -23,7 +26,7 @@ from gridmap.api.serializers import (
     LocateQuerySerializer,
     LocateResultSerializer,
 )
-from gridmap.locate import CHAIN, locate
+from gridmap.locate import CHAIN, locate, locate_at
 from gridmap.models import GridUnit
 
 
@@ -129,6 +132,27 @@ def parse_point(request: Request) -> coords.Conversion:
         raise ApiError("invalid_coordinates", str(exc), exc.where) from None
 
 
+def parse_at(raw: str) -> dt.datetime:
+    """`at=` as an instant: a date means the end of that day, a datetime without a zone is in
+    the server's time zone (Asia/Shanghai)."""
+    try:
+        day = parse_date(raw)
+        moment = None if day else parse_datetime(raw)
+    except ValueError:
+        day = moment = None
+    if day is not None:
+        start = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+        return timezone.make_aware(start) - dt.timedelta(microseconds=1)
+    if moment is not None:
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    raise ApiError(
+        "invalid_at",
+        f"at 应为日期 YYYY-MM-DD 或时间 YYYY-MM-DDTHH:MM，收到 '{raw}' / at must be a date "
+        f"YYYY-MM-DD or a datetime YYYY-MM-DDTHH:MM, got '{raw}'",
+        "at",
+    )
+
+
 class LocateView(APIView):
     """定位：坐标 → 网域/网段/网节/网格及网格人员 / point → the grid chain and its staff."""
 
@@ -140,12 +164,17 @@ class LocateView(APIView):
         description=(
             "坐标（wgs84、cgcs2000、gcj02、bd09）所在的四级网格及网格人员。点位于相邻网格的公共边上时，"
             "归属编码最小的网格。 / The four-level chain and grid staff for a point given in wgs84, "
-            "cgcs2000, gcj02 or bd09. A point on an edge shared by grids belongs to the lowest code."
+            "cgcs2000, gcj02 or bd09. A point on an edge shared by grids belongs to the lowest code. "
+            "With at= (a date: the end of that day, Asia/Shanghai; or a datetime) the units that "
+            "covered the point then, from the boundary history (staff are not kept in history)."
         ),
     )
     def get(self, request: Request) -> Response:
         conversion = parse_point(request)
-        location = locate(Point(conversion.lon, conversion.lat, srid=4326))
+        point = Point(conversion.lon, conversion.lat, srid=4326)
+        raw_at = request.query_params.get("at")
+        at = parse_at(raw_at) if raw_at else None
+        location = locate(point) if at is None else locate_at(point, at)
         body = {
             "point": [round(conversion.lon, 7), round(conversion.lat, 7)],
             "input": {
@@ -162,4 +191,6 @@ class LocateView(APIView):
             "staff": location.staff,
             "reason": location.reason,
         }
+        if at is not None:
+            body["at"] = at.isoformat()
         return Response(body)
