@@ -6,8 +6,10 @@ from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 from django.http import HttpRequest
 
+from gridmap import editing
 from gridmap.assignment import assign_all
-from gridmap.models import GridAssigned, GridUnit, StaffMember
+from gridmap.geometry import to_shapely
+from gridmap.models import GridAssigned, GridUnit, StaffMember, UnitEdit, UnitVersion
 from gridmap.widgets import OfflineMapWidget
 
 # Fields whose change can move a row from one grid to another (the code is the tie-break).
@@ -50,12 +52,22 @@ class GridUnitAdmin(MapAdmin):
     readonly_fields = ("version", "created_at", "updated_at")
     inlines = (StaffMemberInline,)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type("GridUnitEditForm", (form,), {"clean": _clean_through_editor})
+
     def save_model(self, request: HttpRequest, obj: GridUnit, form, change: bool) -> None:
         before = (
             GridUnit.objects.filter(pk=obj.pk).values("level", "geom").first() if change else None
         )
         if change and "geom" in form.changed_data:
-            obj.version += 1  # a new boundary is a new version (optimistic concurrency)
+            # A new boundary of an existing unit is an edit like any other: neighbours and
+            # the levels below follow, the layers are reassigned, the history records it.
+            boundary, obj.geom = obj.geom, before["geom"]
+            super().save_model(request, obj, form, change)
+            editing.reshape(obj.pk, obj.version, to_shapely(boundary), user=request.user)
+            obj.refresh_from_db()
+            return
         super().save_model(request, obj, form, change)
         if not _ASSIGNMENT_FIELDS.intersection(form.changed_data):
             return
@@ -66,6 +78,18 @@ class GridUnitAdmin(MapAdmin):
         if touched:
             area = touched[0] if len(touched) == 1 else touched[0].union(touched[1])
             assign_all(area=area)
+
+
+def _clean_through_editor(form) -> dict:
+    """Check a changed boundary with a preview of the edit; a refusal is the field's error."""
+    data = super(type(form), form).clean()
+    unit = form.instance
+    if unit.pk and "geom" in form.changed_data and data.get("geom") is not None:
+        try:
+            editing.reshape(unit.pk, unit.version, to_shapely(data["geom"]), preview=True)
+        except editing.EditError as exc:
+            form.add_error("geom", exc.detail)
+    return data
 
 
 @admin.register(StaffMember)
@@ -86,3 +110,31 @@ class GridAssignedAdmin(MapAdmin):
         if self.model.grid_keep_first:
             maintained.append(self.model.grid_keep_first)
         return (*super().get_readonly_fields(request, obj), *maintained)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is written by the edit service and a trigger, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(UnitEdit)
+class UnitEditAdmin(ReadOnlyAdmin):
+    list_display = ("id", "operation", "username", "created_at", "note")
+    list_filter = ("operation",)
+    search_fields = ("username", "note")
+    date_hierarchy = "created_at"
+
+
+@admin.register(UnitVersion)
+class UnitVersionAdmin(ReadOnlyAdmin, MapAdmin):
+    list_display = ("code", "name", "version", "valid_from", "valid_to", "edit")
+    list_filter = ("level",)
+    search_fields = ("^code", "name")

@@ -49,6 +49,9 @@ LEVEL_ORDER = {level: i for i, level in enumerate(codes.LEVELS)}
 TOLERANCE_M2 = DEFAULT_TOLERANCE_M2
 # Parts of an overlay result this small are dropped; they are far below the tolerance.
 SLIVER_M2 = TOLERANCE_M2 / 10
+# Overlays snap-round to this grid (degrees, ≈ 0.1 mm): coordinates that went through a map
+# projection and back (39.809999999999995) meet again, and no hair-thin spike survives.
+GRID_DEGREES = 1e-9
 # Vertices drawn within this many degrees (≈ 10 cm) of an existing vertex or edge are snapped
 # onto it: a map page rounds coordinates, and a boundary must meet its neighbour exactly.
 SNAP_DEGREES = 1e-6
@@ -266,6 +269,18 @@ class Plan:
 # Geometry helpers ----------------------------------------------------------------------------
 
 
+def _difference(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    return shapely.difference(a, b, grid_size=GRID_DEGREES)
+
+
+def _intersection(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    return shapely.intersection(a, b, grid_size=GRID_DEGREES)
+
+
+def _union(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    return shapely.union(a, b, grid_size=GRID_DEGREES)
+
+
 def _clean(geom: BaseGeometry) -> MultiPolygon:
     return polygonal(geom, SLIVER_M2)
 
@@ -306,10 +321,11 @@ def _reshape(plan: Plan, key: int, new: BaseGeometry) -> None:
     gives up goes to the sibling it borders most; the children of every changed unit follow."""
     parent = plan.parent_key(key)
     siblings = plan.siblings(key)
-    new = _snap(new, [plan.geom(key), *(plan.geom(s) for s in siblings)])
     check_valid(new)
+    new = _snap(new, [plan.geom(key), *(plan.geom(s) for s in siblings)])
+    new = shapely.set_precision(new, GRID_DEGREES)
     if parent is not None:
-        outside = new.difference(plan.geom(parent))
+        outside = _difference(new, plan.geom(parent))
         if area_m2(outside) > TOLERANCE_M2:
             raise EditError(
                 "outside_parent",
@@ -318,22 +334,22 @@ def _reshape(plan: Plan, key: int, new: BaseGeometry) -> None:
                 f"{plan.code(parent)}",
                 point_where(outside, area_m2=round(area_m2(outside), 1), unit=plan.code(parent)),
             )
-        new = new.intersection(plan.geom(parent))
+        new = _intersection(new, plan.geom(parent))
     new = _clean(new)
     old = plan.geom(key)
-    gained, lost = new.difference(old), old.difference(new)
+    gained, lost = _difference(new, old), _difference(old, new)
     changed = {key}
     if area_m2(gained) > SLIVER_M2:
         for s in siblings:
             if plan.geom(s).intersects(gained):
-                plan.set_geom(s, _clean(plan.geom(s).difference(gained)))
+                plan.set_geom(s, _clean(_difference(plan.geom(s), gained)))
                 changed.add(s)
     plan.set_geom(key, new)
     for part in _clean(lost).geoms:
         receiver = _best_neighbour(part, ((s, plan.geom(s)) for s in siblings))
         if receiver is None:
             continue  # leaves a gap in the parent: validation names it
-        plan.set_geom(receiver, _clean(plan.geom(receiver).union(part)))
+        plan.set_geom(receiver, _clean(_union(plan.geom(receiver), part)))
         changed.add(receiver)
     for k in sorted(changed):
         _follow(plan, k)
@@ -348,11 +364,11 @@ def _follow(plan: Plan, key: int) -> None:
     if old.equals(new):
         return
     kids = plan.children(key)
-    lost, gained = old.difference(new), _clean(new.difference(old))
+    lost, gained = _difference(old, new), _clean(_difference(new, old))
     changed = set()
     for k in kids:
         if plan.geom(k).intersects(lost):
-            rest = _clean(plan.geom(k).difference(lost))
+            rest = _clean(_difference(plan.geom(k), lost))
             if area_m2(rest) <= TOLERANCE_M2:
                 raise EditError(
                     "child_emptied",
@@ -372,7 +388,7 @@ def _follow(plan: Plan, key: int) -> None:
                 f"{plan.code(key)} gains borders none of its children, so they cannot follow",
                 point_where(part, area_m2=round(area_m2(part), 1), unit=plan.code(key)),
             )
-        plan.set_geom(receiver, _clean(plan.geom(receiver).union(part)))
+        plan.set_geom(receiver, _clean(_union(plan.geom(receiver), part)))
         changed.add(receiver)
     for k in sorted(changed):
         _follow(plan, k)
@@ -380,7 +396,7 @@ def _follow(plan: Plan, key: int) -> None:
 
 def _split(plan: Plan, key: int, line: BaseGeometry, name: str | None) -> None:
     unit_geom = plan.geom(key)
-    pieces = [p for p in _clean(split_by_line(unit_geom, line)).geoms]
+    pieces = list(_clean(shapely.set_precision(split_by_line(unit_geom, line), GRID_DEGREES)).geoms)
     if len(pieces) != 2:
         raise EditError(
             "line_does_not_split",
@@ -395,7 +411,7 @@ def _split(plan: Plan, key: int, line: BaseGeometry, name: str | None) -> None:
         # Above the grid level the pieces are the unions of the children on each side, so the
         # split follows the children's edges exactly and no child is cut.
         for k in kids:
-            shares = [area_m2(plan.geom(k).intersection(p)) for p in pieces]
+            shares = [area_m2(_intersection(plan.geom(k), p)) for p in pieces]
             side = 0 if shares[0] >= shares[1] else 1
             if shares[1 - side] > SPLIT_CHILD_SLACK * sum(shares):
                 raise EditError(
@@ -413,7 +429,10 @@ def _split(plan: Plan, key: int, line: BaseGeometry, name: str | None) -> None:
                 f"{plan.code(key)}",
                 point_where(line, unit=plan.code(key)),
             )
-        pieces = [_clean(shapely.union_all([plan.geom(k) for k in side])) for side in sides]
+        pieces = [
+            _clean(shapely.union_all([plan.geom(k) for k in side], grid_size=GRID_DEGREES))
+            for side in sides
+        ]
     first, second = _order([(0, pieces[0]), (1, pieces[1])])
     parent = plan.parent_key(key)
     if parent is None:
@@ -452,7 +471,7 @@ def _merge(plan: Plan, key: int, other: int) -> None:
             f"{plan.code(other)} do not share an edge and cannot be merged",
             point_where(plan.geom(other), units=[plan.code(key), plan.code(other)]),
         )
-    plan.set_geom(key, _clean(plan.geom(key).union(plan.geom(other))))
+    plan.set_geom(key, _clean(_union(plan.geom(key), plan.geom(other))))
     kids = plan.children(other)
     for k in _order([(k, plan.geom(k)) for k in kids]):
         plan.move(k, key, plan.next_code(key))
@@ -463,8 +482,8 @@ def _merge(plan: Plan, key: int, other: int) -> None:
 def _transfer(plan: Plan, key: int, area: BaseGeometry) -> None:
     parent = plan.parent_key(key)
     if parent is not None:
-        area = area.intersection(plan.geom(parent))
-    take = _clean(area.difference(plan.geom(key)))
+        area = _intersection(area, plan.geom(parent))
+    take = _clean(_difference(area, plan.geom(key)))
     if take.is_empty:
         raise EditError(
             "nothing_to_transfer",
@@ -480,7 +499,7 @@ def _transfer(plan: Plan, key: int, area: BaseGeometry) -> None:
                 f"{plan.code(key)}",
                 point_where(part, area_m2=round(area_m2(part), 1), unit=plan.code(key)),
             )
-    _reshape(plan, key, plan.geom(key).union(take))
+    _reshape(plan, key, _union(plan.geom(key), take))
 
 
 # Validation ----------------------------------------------------------------------------------
@@ -520,9 +539,9 @@ def _validate(plan: Plan) -> None:
             for other in kids:
                 if other == k or (other in plan.changes and other < k):
                     continue
-                overlap = plan.geom(k).intersection(plan.geom(other))
+                overlap = _intersection(plan.geom(k), plan.geom(other))
                 if k in plan.old and other in plan.old:  # an overlap there was already
-                    overlap = overlap.difference(plan.old[k].intersection(plan.old[other]))
+                    overlap = _difference(overlap, _intersection(plan.old[k], plan.old[other]))
                 if area_m2(overlap) > TOLERANCE_M2:
                     codes_ = [plan.code(k), plan.code(other)]
                     raise EditError(
@@ -537,9 +556,9 @@ def _validate(plan: Plan) -> None:
             continue
         parent_geom = plan.geom(parent)
         for k in touched:
-            outside = plan.geom(k).difference(parent_geom)
+            outside = _difference(plan.geom(k), parent_geom)
             if k in plan.old and parent in plan.old:
-                outside = outside.difference(plan.old[k].difference(plan.old[parent]))
+                outside = _difference(outside, _difference(plan.old[k], plan.old[parent]))
             if area_m2(outside) > TOLERANCE_M2:
                 raise EditError(
                     "outside_parent",
@@ -549,11 +568,14 @@ def _validate(plan: Plan) -> None:
                     point_where(_clean(outside), area_m2=round(area_m2(outside), 1)),
                 )
         # Only gaps the edit opens count: a gap the data had before is the topology check's.
-        uncovered = parent_geom.difference(shapely.union_all([plan.geom(k) for k in kids]))
+        uncovered = _difference(
+            parent_geom, shapely.union_all([plan.geom(k) for k in kids], grid_size=GRID_DEGREES)
+        )
         if parent in plan.old:
             old_kids = [plan.old[k] for k in plan.units if plan.units[k].parent_id == parent]
-            uncovered = uncovered.difference(
-                plan.old[parent].difference(shapely.union_all(old_kids))
+            uncovered = _difference(
+                uncovered,
+                _difference(plan.old[parent], shapely.union_all(old_kids, grid_size=GRID_DEGREES)),
             )
         gaps = [g for g in _clean(uncovered).geoms if area_m2(g) > TOLERANCE_M2]
         if gaps:
@@ -603,7 +625,7 @@ def _reassignment_area(plan: Plan) -> BaseGeometry | None:
         if change.before is None or change.geom is None:
             parts.append(change.geom if change.geom is not None else old)
         elif change.code != change.before.code:
-            parts.append(old.union(change.geom))
+            parts.append(_union(old, change.geom))
         else:
             parts.append(old.symmetric_difference(change.geom))
     parts = [p for p in parts if p is not None and not p.is_empty]

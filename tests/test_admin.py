@@ -14,7 +14,7 @@ from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
-from gridmap.models import GridUnit, StaffMember
+from gridmap.models import GridUnit, StaffMember, UnitEdit, UnitVersion
 from layers.models import Building, Camera, Facility, Household, Incident, Road
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +26,7 @@ INSIDE = Point(98.285, 39.80, srid=4326)  # in the western grid
 # Any absolute or protocol-relative URL in a src or href attribute; group 1 is the host.
 EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//([^/"'\s]+)""", re.IGNORECASE)
 ADMIN_MODELS = [GridUnit, StaffMember, Building, Household, Camera, Facility, Road, Incident]
+HISTORY_MODELS = [UnitEdit, UnitVersion]  # read-only: written by the edit service
 
 
 def box(west: float, south: float, east: float, north: float) -> Polygon:
@@ -112,7 +113,8 @@ def test_every_model_of_the_grid_and_the_layers_has_an_admin():
         *apps.get_app_config("gridmap").get_models(),
         *apps.get_app_config("layers").get_models(),
     ]
-    assert sorted(m._meta.label for m in ours) == sorted(m._meta.label for m in ADMIN_MODELS)
+    registered = ADMIN_MODELS + HISTORY_MODELS
+    assert sorted(m._meta.label for m in ours) == sorted(m._meta.label for m in registered)
     assert all(admin.site.is_registered(model) for model in ours)
 
 
@@ -122,6 +124,14 @@ def test_changelist_add_and_change_pages_open(admin_client, rows, model):
     assert admin_client.get(admin_url(model, "changelist"), {"q": "1"}).status_code == 200
     assert admin_client.get(admin_url(model, "add")).status_code == 200
     assert admin_client.get(admin_url(model, "change", rows[model].pk)).status_code == 200
+
+
+def test_history_is_listed_read_only(admin_client, rows):
+    version = UnitVersion.objects.first()
+    assert admin_client.get(admin_url(UnitVersion, "changelist")).status_code == 200
+    assert admin_client.get(admin_url(UnitEdit, "changelist")).status_code == 200
+    assert admin_client.get(admin_url(UnitVersion, "change", version.pk)).status_code == 200
+    assert admin_client.get(admin_url(UnitVersion, "add")).status_code == 403
 
 
 def test_grid_unit_change_page_shows_the_unit_on_the_map(admin_client, grid):
@@ -289,16 +299,16 @@ def test_building_moved_in_the_admin_takes_its_households_to_the_new_grid(admin_
     assert (building.grid, household.grid) == (east, east)
 
 
-def test_grid_redrawn_in_the_admin_gives_up_what_it_no_longer_covers(admin_client, rows):
-    grid, camera = rows[GridUnit], rows[Camera]
-    response = admin_client.post(
+def redraw(admin_client, rows, geom):
+    grid = rows[GridUnit]
+    return admin_client.post(
         admin_url(GridUnit, "change", grid.pk),
         {
             "level": grid.level,
             "parent": grid.parent_id,
             "code": grid.code,
             "name": grid.name,
-            "geom": widget_value(square(WEST, SOUTH, 98.281, 39.791)),
+            "geom": widget_value(geom),
             "staff-TOTAL_FORMS": "1",
             "staff-INITIAL_FORMS": "1",
             "staff-0-id": rows[StaffMember].pk,
@@ -307,9 +317,29 @@ def test_grid_redrawn_in_the_admin_gives_up_what_it_no_longer_covers(admin_clien
             "staff-0-name": rows[StaffMember].name,
         },
     )
+
+
+def test_grid_redrawn_in_the_admin_hands_what_it_gives_up_to_its_neighbour(admin_client, rows):
+    grid, camera = rows[GridUnit], rows[Camera]
+    response = redraw(admin_client, rows, square(WEST, SOUTH, 98.284, NORTH))
     assert response.status_code == 302
     camera.refresh_from_db()
-    assert camera.grid is None
+    neighbour = GridUnit.objects.get(code="620200001001002")
+    assert camera.grid == neighbour
+    assert neighbour.geom.extent == pytest.approx((98.284, SOUTH, EAST, NORTH))
+    assert UnitEdit.objects.get().user.username == "admin"
+    grid.refresh_from_db()
+    assert grid.version == 2
+
+
+def test_admin_redraw_that_breaks_the_tiling_is_refused_on_the_form(admin_client, rows):
+    before = rows[GridUnit].geom.wkt
+    response = redraw(admin_client, rows, square(WEST - 0.01, SOUTH, 98.285, NORTH))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["geom"]
+    assert "超出上级" in errors[0] and "outside the parent" in errors[0]
+    assert GridUnit.objects.get(pk=rows[GridUnit].pk).geom.wkt == before
+    assert not UnitEdit.objects.exists()
 
 
 def household_staff(django_user_model, *codenames: str):
