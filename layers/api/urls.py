@@ -1,3 +1,19 @@
 """Map-layer API routes (buildings, cameras, aggregated households, unit load, search)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from layers.api.views import (
+    BuildingLayerView,
+    CameraLayerView,
+    HouseholdLayerView,
+    SearchView,
+    UnitLoadView,
+)
+
+urlpatterns = [
+    path("layers/buildings/", BuildingLayerView.as_view(), name="layer-buildings"),
+    path("layers/cameras/", CameraLayerView.as_view(), name="layer-cameras"),
+    path("layers/households/", HouseholdLayerView.as_view(), name="layer-households"),
+    path("layers/load/", UnitLoadView.as_view(), name="layer-load"),
+    path("search/", SearchView.as_view(), name="search"),
+]
