@@ -14,12 +14,21 @@ ENDPOINTS = [
     "/api/units/",
     "/api/units/{g1}/",
     "/api/units/{g1}/summary/",
+    "/api/units/{g1}/history/",
+    "/api/edits/",
+    "/api/topology/",
+    "/api/layers/buildings/?bbox=98,39,98.01,39.01",
+    "/api/layers/cameras/?bbox=98,39,98.01,39.01",
+    "/api/layers/households/?bbox=98,39,98.01,39.01",
+    "/api/layers/load/?level=grid&parent={node}",
+    "/api/search/?q=620200",
 ]
+EDIT_ENDPOINTS = ["reshape", "split", "merge", "transfer", "restore"]
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
 def test_anonymous_request_gets_401_and_no_data(world, url):
-    response = APIClient().get(url.format(g1=world["g1"].id))
+    response = APIClient().get(url.format(g1=world["g1"].id, node=world["node"].id))
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
     assert "620200" not in response.content.decode()
@@ -27,7 +36,7 @@ def test_anonymous_request_gets_401_and_no_data(world, url):
 
 @pytest.mark.parametrize("url", ENDPOINTS)
 def test_user_without_a_role_gets_403(world, api_as, url):
-    response = api_as(None).get(url.format(g1=world["g1"].id))
+    response = api_as(None).get(url.format(g1=world["g1"].id, node=world["node"].id))
     assert response.status_code == 403
     assert response.json()["error"] == "permission_denied"
 
@@ -35,7 +44,7 @@ def test_user_without_a_role_gets_403(world, api_as, url):
 @pytest.mark.parametrize("role", sorted(ROLES))
 @pytest.mark.parametrize("url", ENDPOINTS)
 def test_every_role_may_read_the_grid(world, api_as, role, url):
-    assert api_as(role).get(url.format(g1=world["g1"].id)).status_code == 200
+    assert api_as(role).get(url.format(g1=world["g1"].id, node=world["node"].id)).status_code == 200
 
 
 def test_a_wrong_token_gets_401(world):
@@ -108,3 +117,12 @@ def test_a_token_of_an_inactive_user_is_refused(world, db):
     response = client.get("/api/units/")
     assert response.status_code == 401
     assert response.json()["error"] == "authentication_failed"
+
+
+@pytest.mark.parametrize("operation", EDIT_ENDPOINTS)
+def test_anonymous_and_non_planners_may_not_edit(world, api_as, operation):
+    url = f"/api/units/{world['g1'].id}/{operation}/"
+    assert APIClient().post(url, {}, format="json").status_code == 401
+    for role in sorted(set(ROLES) - {"planner"}):
+        response = api_as(role).post(url, {"version": 1, "preview": True}, format="json")
+        assert response.status_code == 403, role

@@ -331,3 +331,35 @@ def test_undo_after_a_later_edit_of_the_same_unit_is_refused(city):
         editing.undo(first.edit.pk)
     assert err.value.status == 409 and err.value.code == "edit_superseded"
     assert snapshot() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_planners_editing_at_once_one_wins_and_the_other_gets_409():
+    """Both start from version 1; the lock on the parent makes the second wait, then see the
+    first's version and refuse, so neither edit is lost silently."""
+    import threading
+
+    from django.db import connection
+
+    units = build_city()
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def edit(x: float) -> None:
+        try:
+            barrier.wait()
+            result = editing.reshape(units["a"].pk, 1, sbox(98.000, Y0, x, Y1))
+            outcomes.append(("ok", result.edit.pk))
+        except EditError as exc:
+            outcomes.append((exc.code, exc.where))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=edit, args=(x,)) for x in (98.0025, 98.003)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(o[0] for o in outcomes) == ["ok", "stale_version"]
+    assert GridUnit.objects.get(code=A).version == 2
+    assert UnitEdit.objects.count() == 1
