@@ -1,11 +1,13 @@
-"""GridMap benchmarks: assignment (bulk and incremental) and locate, each as a ratio to the bare
-PostGIS query on the same data in the same run.
+"""GridMap benchmarks: assignment (bulk and incremental), locate and edit, each as a ratio to the
+bare PostGIS query on the same data in the same run.
 
     python bench/run.py [--grids 20000] [--households 1000000] [--repeat 3] [--seed 7]
+                        [--only assignment|locate|edit]
 
 Runs in its own database (`<name>_bench`, made and migrated like a test database and kept
 between runs, so the synthetic city is generated once per size and seed). Prints a table and
-writes bench/results/<UTC time>.json. See docs/benchmarks.md.
+writes bench/results/<UTC time>.json (the edit part also bench/results/edit.json). See
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 from shapely.geometry import Point as ShapelyPoint  # noqa: E402
 
+from bench.edit import bench_edit  # noqa: E402
 from gridmap.assignment import assign  # noqa: E402
 from gridmap.models import GridUnit  # noqa: E402
 from layers.demo.loader import load_city  # noqa: E402
@@ -66,7 +69,8 @@ def use_bench_database() -> None:
     """Switch the default connection to <name>_bench, creating and migrating it if needed."""
     settings = connection.settings_dict
     settings["TEST"] = {**settings.get("TEST", {}), "NAME": f"{settings['NAME']}_bench"}
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
+    # Not serialized: that is for test cases, and it read the whole city (~70 s) on every run.
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True, serialize=False)
 
 
 def execute(sql: str, params=None) -> int:
@@ -222,8 +226,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["assignment", "locate"],
-        help="run one part (assignment = bulk + incremental)",
+        choices=["assignment", "locate", "edit"],
+        help="run one part (assignment = bulk + incremental; edit = reshape preview and commit)",
+    )
+    parser.add_argument(
+        "--edit-repeat", type=int, default=15, help="repetitions of each edit measurement"
     )
     args = parser.parse_args()
 
@@ -233,12 +240,14 @@ def main() -> None:
     households = Household.objects.count()
     print(f"city: {grids} grids, {households} households")
 
-    bulk = incremental = located = None
+    bulk = incremental = located = edited = None
     if args.only in (None, "assignment"):
         bulk = bench_bulk(args.repeat)
         incremental = bench_incremental(args.repeat, bulk["service_s"])
     if args.only in (None, "locate"):
         located = bench_locate(args.locate_requests)
+    if args.only in (None, "edit"):
+        edited = bench_edit(args.edit_repeat)
 
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -248,6 +257,7 @@ def main() -> None:
         "bulk": bulk,
         "incremental": incremental,
         "locate": located,
+        "edit": edited,
     }
     print()
     print("| benchmark | GridMap | bare PostGIS | ratio | target |")
@@ -274,11 +284,38 @@ def main() -> None:
                 f"| {label} | {located[key]:.3f} ms | {bare:.3f} ms | "
                 f"{located[key] / bare:.2f}× | {target} |"
             )
+    if edited:
+        print_edit(edited)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"{results['when'].replace(':', '')}.json"
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"\nwritten to {path.relative_to(ROOT)}")
+    if edited:
+        common = {k: v for k, v in results.items() if k not in ("bulk", "incremental", "locate")}
+        (out / "edit.json").write_text(json.dumps(common, indent=2, ensure_ascii=False))
+        print("and to bench/results/edit.json")
+
+
+def print_edit(edited: dict) -> None:
+    base = edited["bare"]["median_s"]
+    moved = f"{edited['households_moved']} households ({edited['share_moved']:.2%} of the node)"
+    for label, key, target in [
+        (f"edit, bare reassignment SQL, {moved}", "bare", "—"),
+        ("edit, assign_all(area) as the edit runs it", "service_reassignment", "—"),
+        ("edit, reshape preview (rolled back)", "preview", "≤ 2×, < 1 s"),
+        ("edit, reshape commit (outer transaction rolled back)", "commit", "≤ 2×, < 1 s"),
+    ]:
+        runs = edited[key]
+        print(
+            f"| {label} | {runs['median_s'] * 1000:.1f} ms (min {runs['min_s'] * 1000:.1f}) | "
+            f"{base * 1000:.1f} ms | {runs['median_s'] / base:.2f}× | {target} |"
+        )
+    print(
+        f"\npreview: {edited['preview_queries']} queries, {edited['preview_sql_s'] * 1000:.1f} ms "
+        f"(median) in the database; {edited['units_changed']} units changed; bare geometry writes "
+        f"{edited['bare_geometry_writes']['median_s'] * 1000:.1f} ms"
+    )
 
 
 def execute_scalar(sql: str):

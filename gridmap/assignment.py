@@ -79,7 +79,12 @@ def _in_wgs84(area: GEOSGeometry) -> GEOSGeometry:
 
 
 def _apply(
-    model: type[GridAssigned], pick: str, scope: str, params: dict, report: bool = False
+    model: type[GridAssigned],
+    pick: str,
+    scope: str,
+    params: dict,
+    report: bool = False,
+    bulk: bool = False,
 ) -> tuple[int, int, int, list]:
     """Set each row in `scope` to the grid `pick(id, grid_id, old_grid_id)` gives it, NULL if
     none; with `report`, also count the moves by (old grid, new grid).
@@ -127,8 +132,9 @@ def _apply(
                {moves}
     """
     with connection.cursor() as cursor:
-        # The pick is sorted and hashed in memory; the default work_mem spills 1M rows to disk.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
+        if bulk:
+            # The pick is sorted and hashed in memory; the default work_mem spills 1M rows.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(sql, params)
         assigned, unassigned, changed_rows, moved = cursor.fetchone()
         return assigned, unassigned, changed_rows, moved or []
@@ -169,7 +175,8 @@ def assign(
     """
     scope_own = f"t.{anchor} IS NOT NULL {own_filter}"
     with transaction.atomic():
-        *counts, moves = _apply(model, pick_own, scope_own, params, report)
+        bulk = area is None and ids is None
+        *counts, moves = _apply(model, pick_own, scope_own, params, report, bulk)
 
         if model.grid_follows:
             # Rows without a point of their own take the grid of the row they follow.
@@ -193,11 +200,11 @@ def assign(
                   JOIN {q(target._meta.db_table)} f ON f.id = t.{q(fk.column)}
                  WHERE t.{anchor} IS NULL AND f.grid_id IS NOT NULL {follow_filter}
             """
-            *more, more_moves = _apply(model, pick_followers, follow_scope, params, report)
+            *more, more_moves = _apply(model, pick_followers, follow_scope, params, report, bulk)
             counts = [a + b for a, b in zip(counts, more, strict=True)]
             moves = _merge_moves(moves, more_moves)
 
-        if area is None and ids is None:
+        if bulk:
             # A bulk run rewrites the grid column of the whole table; with the old statistics
             # the next incremental run planned a scan of the grid index (60× slower).
             with connection.cursor() as cursor:

@@ -341,7 +341,7 @@ def _reshape(plan: Plan, key: int, new: BaseGeometry) -> None:
     changed = {key}
     if area_m2(gained) > SLIVER_M2:
         for s in siblings:
-            if plan.geom(s).intersects(gained):
+            if plan.geom(s).relate_pattern(gained, "2********"):
                 plan.set_geom(s, _clean(_difference(plan.geom(s), gained)))
                 changed.add(s)
     plan.set_geom(key, new)
@@ -539,6 +539,8 @@ def _validate(plan: Plan) -> None:
             for other in kids:
                 if other == k or (other in plan.changes and other < k):
                     continue
+                if not plan.geom(k).relate_pattern(plan.geom(other), "2********"):
+                    continue
                 overlap = _intersection(plan.geom(k), plan.geom(other))
                 if k in plan.old and other in plan.old:  # an overlap there was already
                     overlap = _difference(overlap, _intersection(plan.old[k], plan.old[other]))
@@ -568,14 +570,23 @@ def _validate(plan: Plan) -> None:
                     point_where(_clean(outside), area_m2=round(area_m2(outside), 1)),
                 )
         # Only gaps the edit opens count: a gap the data had before is the topology check's.
+        region = _changed_region(plan, parent)
+        near = [plan.geom(k) for k in kids if plan.geom(k).intersects(region)]
         uncovered = _difference(
-            parent_geom, shapely.union_all([plan.geom(k) for k in kids], grid_size=GRID_DEGREES)
+            _intersection(parent_geom, region), shapely.union_all(near, grid_size=GRID_DEGREES)
         )
         if parent in plan.old:
-            old_kids = [plan.old[k] for k in plan.units if plan.units[k].parent_id == parent]
+            old_kids = [
+                plan.old[k]
+                for k in plan.units
+                if plan.units[k].parent_id == parent and plan.old[k].intersects(region)
+            ]
             uncovered = _difference(
                 uncovered,
-                _difference(plan.old[parent], shapely.union_all(old_kids, grid_size=GRID_DEGREES)),
+                _difference(
+                    _intersection(plan.old[parent], region),
+                    shapely.union_all(old_kids, grid_size=GRID_DEGREES),
+                ),
             )
         gaps = [g for g in _clean(uncovered).geoms if area_m2(g) > TOLERANCE_M2]
         if gaps:
@@ -590,6 +601,21 @@ def _validate(plan: Plan) -> None:
                     "gaps": [point_where(g, area_m2=round(area_m2(g), 1)) for g in gaps],
                 },
             )
+
+
+def _changed_region(plan: Plan, parent: int) -> BaseGeometry:
+    """Where the cover of `parent` by its children can differ from before the edit."""
+    parts = []
+    for c in plan.changes.values():
+        before_parent = c.before.parent_id if c.before is not None else None
+        if parent not in (c.parent_key, before_parent) and c.key != parent:
+            continue
+        old, new = plan.old.get(c.key), c.geom
+        if old is None or new is None or (c.key != parent and c.parent_key != before_parent):
+            parts += [g for g in (old, new) if g is not None]
+        else:
+            parts.append(shapely.symmetric_difference(old, new, grid_size=GRID_DEGREES))
+    return shapely.union_all(parts, grid_size=GRID_DEGREES)
 
 
 # Applying ------------------------------------------------------------------------------------
@@ -771,7 +797,7 @@ def _reports(
     load_model = _load_model()
     load_moves = moves.get(layer_name(load_model), []) if load_model else []
     after = _grid_loads(affected)
-    units = GridUnit.objects.in_bulk(affected)
+    units = GridUnit.objects.select_related("parent__parent__parent").in_bulk(affected)
     load = []
     for g in affected:
         came = sum(n for old, new, n in load_moves if new == g)

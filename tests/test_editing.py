@@ -363,3 +363,16 @@ def test_two_planners_editing_at_once_one_wins_and_the_other_gets_409():
     assert sorted(o[0] for o in outcomes) == ["ok", "stale_version"]
     assert GridUnit.objects.get(code=A).version == 2
     assert UnitEdit.objects.count() == 1
+
+
+def test_a_sibling_that_only_touches_the_moved_strip_is_not_changed(city):
+    editing.split(city["a"].pk, 1, LineString([(97.999, 39.001), (98.003, 39.001)]))
+    south = GridUnit.objects.get(code=f"{N1}003")  # the southern half of A
+    # B takes a strip of the northern half of A; the strip's lower edge lies on A3's edge.
+    result = editing.reshape(
+        city["b"].pk,
+        1,
+        sbox(98.002, Y0, 98.004, Y1).union(sbox(98.0015, 39.001, 98.002, Y1)),
+    )
+    assert {u["code"] for u in result.units} == {A, B}
+    assert GridUnit.objects.get(pk=south.pk).version == 1
