@@ -174,7 +174,9 @@ def assign(
          ORDER BY t.id, g.code
     """
     scope_own = f"t.{anchor} IS NOT NULL {own_filter}"
-    with transaction.atomic():
+    # No savepoint: a failure fails the caller's transaction anyway, and an edit runs this for
+    # every layer (two round trips each).
+    with transaction.atomic(savepoint=False):
         bulk = area is None and ids is None
         *counts, moves = _apply(model, pick_own, scope_own, params, report, bulk)
 
@@ -249,7 +251,7 @@ def assign_all(
     """Assign every layer (or the given ones) in one transaction, followed layers first."""
     chosen = set(layers) if layers is not None else None
     results = []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for model in assignable_models():
             if chosen is not None and model not in chosen:
                 continue

@@ -797,7 +797,12 @@ def _reports(
     load_model = _load_model()
     load_moves = moves.get(layer_name(load_model), []) if load_model else []
     after = _grid_loads(affected)
-    units = GridUnit.objects.select_related("parent__parent__parent").in_bulk(affected)
+    # Ancestors for the effective target; their polygons are not needed.
+    units = (
+        GridUnit.objects.select_related("parent__parent__parent")
+        .defer("geom", "parent__geom", "parent__parent__geom", "parent__parent__parent__geom")
+        .in_bulk(affected)
+    )
     load = []
     for g in affected:
         came = sum(n for old, new, n in load_moves if new == g)
