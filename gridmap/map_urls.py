@@ -1,3 +1,9 @@
 """Map pages under /map/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from gridmap import pages
+
+urlpatterns = [
+    path("plan/", pages.plan, name="map-plan"),
+]

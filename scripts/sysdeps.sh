@@ -6,6 +6,8 @@ packages=(
   postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting
   gdal-bin libgdal32 libgeos-c1v5 libproj25
   python3-venv chromium
+  # Chinese glyphs in headless Chromium's screenshots of the map pages
+  fonts-wqy-microhei
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,153 @@
+"""Map pages: the planner's map at /map/plan/, a folium map whose data the page loads from the API.
+
+Every asset is served by the app (static/vendor/): folium's own CDN links are replaced, and the
+map has no basemap unless settings.GRIDMAP_TILE_URL names one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import folium
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from folium.plugins import GeoMan
+
+from gridmap.models import GridUnit
+from gridmap.staffing import WORKLOAD_TOLERANCE
+
+# Leaflet and jQuery (folium's popups use it) replace folium's CDN defaults; folium's Bootstrap
+# and Font Awesome markers are dropped: the page uses neither, and Bootstrap's CSS would restyle
+# the site's header.
+LEAFLET_JS = [("leaflet", "vendor/leaflet/leaflet.js"), ("jquery", "vendor/jquery/jquery.min.js")]
+LEAFLET_CSS = [("leaflet_css", "vendor/leaflet/leaflet.css")]
+GEOMAN_JS = [("leaflet_geoman_js", "vendor/leaflet-geoman/leaflet-geoman.min.js")]
+GEOMAN_CSS = [("leaflet_geoman_css", "vendor/leaflet-geoman/leaflet-geoman.css")]
+# The edit operations of docs/editing.md, each at /api/units/{id}/<operation>/.
+EDIT_OPERATIONS = ("reshape", "split", "merge", "transfer", "restore")
+
+
+def _served(assets: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, static(path)) for name, path in assets]
+
+
+def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
+    """The planner's folium map and the JavaScript names of its layer groups.
+
+    The groups start empty: plan.js fills them from the API by bounding box, so the page stays
+    small however large the grid is. Geoman (the editing library) is loaded only for planners.
+    """
+    lon, lat = settings.GRIDMAP_DEFAULT_CENTER
+    fmap = folium.Map(
+        location=[lat, lon],
+        zoom_start=settings.GRIDMAP_DEFAULT_ZOOM,
+        tiles=None,
+        control_scale=True,
+        max_zoom=20,
+    )
+    fmap.default_js = _served(LEAFLET_JS)
+    fmap.default_css = _served(LEAFLET_CSS)
+    if settings.GRIDMAP_TILE_URL:
+        folium.TileLayer(
+            tiles=settings.GRIDMAP_TILE_URL,
+            attr=settings.GRIDMAP_TILE_ATTRIBUTION or " ",
+            name=_("底图"),
+            max_zoom=20,
+        ).add_to(fmap)
+    overlays = [
+        ("network", _("网域"), True),
+        ("segment", _("网段"), True),
+        ("node", _("网节"), True),
+        ("grid", _("网格"), True),
+        ("buildings", _("建筑"), True),
+        ("cameras", _("摄像头"), False),
+        ("households", _("住户"), False),
+    ]
+    groups = {}
+    for key, name, show in overlays:
+        group = folium.FeatureGroup(name=name, show=show).add_to(fmap)
+        groups[key] = group.get_name()
+    if can_edit:
+        # Geoman's own toolbar stays hidden: the page's panel offers the four edit operations
+        # and drives Geoman itself.
+        geoman = GeoMan(
+            position="topleft",
+            drawMarker=False,
+            drawCircleMarker=False,
+            drawPolyline=False,
+            drawRectangle=False,
+            drawPolygon=False,
+            drawCircle=False,
+            drawText=False,
+            editMode=False,
+            dragMode=False,
+            cutPolygon=False,
+            removalMode=False,
+            rotateMode=False,
+        )
+        geoman.default_js = _served(GEOMAN_JS)
+        geoman.default_css = _served(GEOMAN_CSS)
+        geoman.add_to(fmap)
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    return fmap, groups
+
+
+def _api_paths() -> dict[str, Any]:
+    """API paths for plan.js, reversed from their URL names; `{id}` stands for a unit or edit id."""
+
+    def with_id(name: str) -> str:
+        return reverse(name, args=[0]).replace("/0/", "/{id}/")
+
+    return {
+        "units": reverse("unit-list"),
+        "unit": with_id("unit-detail"),
+        "summary": with_id("unit-summary"),
+        "history": with_id("unit-history"),
+        "edit": {operation: with_id(f"unit-{operation}") for operation in EDIT_OPERATIONS},
+        "undo": with_id("edit-undo"),
+        "search": reverse("search"),
+        "buildings": reverse("layer-buildings"),
+        "cameras": reverse("layer-cameras"),
+        "households": reverse("layer-households"),
+        "load": reverse("layer-load"),
+    }
+
+
+@login_required
+def plan(request: HttpRequest) -> HttpResponse:
+    """规划地图 / the planner's map: four levels, layers, search, unit panel, boundary editing."""
+    user = request.user
+    if not user.has_perm("gridmap.view_gridunit"):
+        raise PermissionDenied
+    can_edit = user.has_perm("gridmap.change_gridunit")
+    fmap, groups = plan_map(can_edit)
+    root = fmap.get_root()
+    root.render()
+    config = {
+        "map": fmap.get_name(),
+        "groups": groups,
+        "api": _api_paths(),
+        "canEdit": can_edit,
+        "levels": [level for level, _label in GridUnit.Level.choices],
+        "csrfToken": get_token(request),
+    }
+    return render(
+        request,
+        "map/plan.html",
+        {
+            "map_header": root.header.render(),
+            "map_html": root.html.render(),
+            "map_script": root.script.render(),
+            "plan_config": config,
+            "can_edit": can_edit,
+            "under_percent": round(100 * (1 - WORKLOAD_TOLERANCE)),
+            "over_percent": round(100 * (1 + WORKLOAD_TOLERANCE)),
+        },
+    )

@@ -1,0 +1,429 @@
+"""The planner's map page /map/plan/: offline, the four levels, read-only for viewers, and a
+planner editing on the map (split, a refused reshape, a stale version, undo) in headless Chromium
+(Debian's chromium, driven by Playwright).
+
+Screenshots go to tests/artifacts/plan-*.png (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import shapely
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.test import Client
+
+from gridmap import editing
+from gridmap.models import GridUnit
+from layers.models import Building, Camera, Household
+from tests.conftest import box, user_with_role
+
+# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a thread
+# with a running loop unless told that this is deliberate.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+VIEWPORT = {"width": 1400, "height": 850}
+SPLIT_X = 98.0007
+URL_RE = re.compile(r"https?://[^\s\"'<>)]+")
+
+
+@pytest.fixture
+def plan_world(world):
+    """The conftest world plus a building with households in G1 and a camera in G2."""
+    building = Building.objects.create(
+        name="1号楼",
+        road="五一北路",
+        number="1",
+        floors=6,
+        footprint=box(98.0005, 39.0005, 98.0012, 39.0009),
+    )
+    for i in range(12):
+        Household.objects.create(
+            building=building, room=f"{i + 1:03d}", residents=2, color="green" if i else "red"
+        )
+    Camera.objects.create(
+        code="CAM-1", location=Point(98.0031, 39.0003, srid=4326), bearing=90, fov=90, range_m=50
+    )
+    return world
+
+
+def logged_in_client(role: str) -> Client:
+    client = Client()
+    client.force_login(user_with_role(role, f"{role}-page"))
+    return client
+
+
+# --- the page as HTML --------------------------------------------------------------------------
+
+
+def test_anonymous_user_is_sent_to_the_login_page(client, db):
+    response = client.get("/map/plan/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(settings.LOGIN_URL)
+    assert "next=/map/plan/" in response["Location"]
+
+
+def test_user_without_a_role_may_not_open_the_map(db):
+    client = Client()
+    client.force_login(user_with_role(None, "nobody"))
+    assert client.get("/map/plan/").status_code == 403
+
+
+def test_page_names_no_other_host_and_loads_the_vendored_assets(plan_world):
+    html = logged_in_client("planner").get("/map/plan/").content.decode()
+    assert URL_RE.findall(html) == []
+    for asset in (
+        "leaflet/leaflet.js",
+        "leaflet/leaflet.css",
+        "jquery/jquery.min.js",
+        "leaflet-geoman/leaflet-geoman.min.js",
+    ):
+        assert f"/static/vendor/{asset}" in html
+
+
+def test_planner_gets_the_edit_tools_and_geoman(plan_world):
+    html = logged_in_client("planner").get("/map/plan/").content.decode()
+    assert 'id="plan-tools"' in html
+    assert 'data-tool="split"' in html
+    assert "leaflet-geoman.min.js" in html
+    assert '"canEdit": true' in html
+
+
+def test_viewer_gets_a_read_only_page(plan_world):
+    html = logged_in_client("viewer").get("/map/plan/").content.decode()
+    assert 'id="plan-tools"' not in html
+    assert "leaflet-geoman" not in html
+    assert '"canEdit": false' in html
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_scripts_strings_come_from_the_template_as_json(plan_world, language):
+    client = logged_in_client("planner")
+    html = client.get("/map/plan/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    block = re.search(r'<script type="application/json" id="plan-i18n">(.*?)</script>', html, re.S)
+    strings = json.loads(block.group(1))
+    assert {"commit", "cancel", "preview", "tool_split", "flag_over"} <= strings.keys()
+    if language == "zh-hans":
+        assert strings["commit"] == "确认提交"
+        assert "规划地图" in html
+
+
+def test_no_basemap_unless_one_is_configured(plan_world, settings):
+    client = logged_in_client("planner")
+    assert "L.tileLayer" not in client.get("/map/plan/").content.decode()
+    settings.GRIDMAP_TILE_URL = "/tiles/basemap/{z}/{x}/{y}.png"
+    settings.GRIDMAP_TILE_ATTRIBUTION = "测试底图"
+    html = client.get("/map/plan/").content.decode()
+    assert "L.tileLayer" in html
+    assert "/tiles/basemap/{z}/{x}/{y}.png" in html
+    assert json.dumps("测试底图") in html  # folium writes it as a JSON string
+
+
+# --- the page in a browser ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="playwright is not installed (pip install -r requirements.txt)",
+    )
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium (/usr/bin/chromium) is not installed")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class BrowserSession:
+    """A browser page logged in as one role, recording what a test must not see."""
+
+    def __init__(self, browser, live_server, role: str):
+        self.base = live_server.url
+        client = Client()
+        client.force_login(user_with_role(role, f"{role}-browser"))
+        self.context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+        self.context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": self.base,
+                }
+            ]
+        )
+        self.page = self.context.new_page()
+        self.foreign_requests: list[str] = []
+        self.errors: list[str] = []
+        own = urlsplit(self.base).netloc
+        self.page.on(
+            "request",
+            lambda r: (
+                None
+                if urlsplit(r.url).netloc == own or r.url.startswith("data:")
+                else self.foreign_requests.append(r.url)
+            ),
+        )
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base + path)
+        self.page.wait_for_selector("body[data-plan-ready]")
+        self.page.wait_for_load_state("networkidle")
+
+    def layer_counts(self) -> dict[str, int]:
+        return self.page.evaluate(
+            """() => {
+                const cfg = JSON.parse(document.getElementById("plan-config").textContent);
+                const counts = {};
+                for (const [key, name] of Object.entries(cfg.groups)) {
+                    counts[key] = window[name].getLayers().length;
+                }
+                return counts;
+            }"""
+        )
+
+    def pixel(self, lon: float, lat: float) -> tuple[float, float]:
+        """Where a WGS84 point is on the screen (to click there with the mouse)."""
+        x, y = self.page.evaluate(
+            """([lon, lat]) => {
+                const cfg = JSON.parse(document.getElementById("plan-config").textContent);
+                const map = window[cfg.map];
+                const p = map.latLngToContainerPoint([lat, lon]);
+                const r = map.getContainer().getBoundingClientRect();
+                return [r.left + p.x, r.top + p.y];
+            }""",
+            [lon, lat],
+        )
+        return x, y
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"plan-{name}.png"))
+
+    def draw(self, *points: tuple[float, float], close: bool = False) -> None:
+        """Click the points (lon, lat) on the map; a line ends with a second click on its last
+        point, a polygon closes with a click on its first."""
+        pixels = [self.pixel(lon, lat) for lon, lat in points]
+        for x, y in pixels:
+            self.page.mouse.click(x, y)
+        self.page.mouse.click(*(pixels[0] if close else pixels[-1]))
+
+    def assert_clean(self, refused: int | None = None) -> None:
+        """Nothing from another host, no script error; the browser's own console line for an
+        answer the test provoked on purpose (`refused`, e.g. 409) is expected."""
+        assert self.foreign_requests == []
+        expected = f"status of {refused} " if refused else None
+        assert [e for e in self.errors if not (expected and expected in e)] == []
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def session_as(browser, live_server, transactional_db):
+    sessions: list[BrowserSession] = []
+
+    def make(role: str) -> BrowserSession:
+        sessions.append(BrowserSession(browser, live_server, role))
+        return sessions[-1]
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+@pytest.mark.browser
+def test_planner_sees_the_four_levels_offline(plan_world, session_as):
+    planner = session_as("planner")
+    planner.open(f"/map/plan/?unit={plan_world['node'].id}")
+    planner.page.wait_for_selector("#plan-summary table")
+    counts = planner.layer_counts()
+    assert counts["network"] == 1
+    assert counts["segment"] == 1
+    assert counts["node"] == 1
+    assert counts["grid"] == 3
+    labels = planner.page.locator(".unit-label").all_inner_texts()
+    assert any("第一网格" in text for text in labels)
+    panel = planner.page.locator(".plan-panel").inner_text()
+    assert "利民社区" in panel
+    assert "户数" in panel
+    assert planner.page.locator("#plan-tools button[data-tool]").count() == 4
+    planner.screenshot("overview")
+    planner.assert_clean()
+
+
+@pytest.mark.browser
+def test_search_finds_a_grid_and_selects_it(plan_world, session_as):
+    planner = session_as("planner")
+    planner.open("/map/plan/")
+    planner.page.fill("#plan-search input", "第二网格")
+    planner.page.press("#plan-search input", "Enter")
+    planner.page.locator("#plan-search-results button", has_text="第二网格").click()
+    planner.page.wait_for_selector("#plan-unit h2:has-text('第二网格')")
+    assert plan_world["g2"].code in planner.page.locator("#plan-unit").inner_text()
+    planner.assert_clean()
+
+
+@pytest.mark.browser
+def test_viewer_sees_no_edit_toolbar(plan_world, session_as):
+    viewer = session_as("viewer")
+    viewer.open(f"/map/plan/?unit={plan_world['g1'].id}")
+    viewer.page.wait_for_selector("#plan-summary table")
+    assert viewer.page.locator("#plan-tools").count() == 0
+    assert viewer.page.locator("button.restore").count() == 0
+    assert viewer.page.evaluate(
+        "() => window[JSON.parse(document.getElementById('plan-config').textContent).map].pm"
+    ) in (None, False)
+    viewer.screenshot("viewer")
+    viewer.assert_clean()
+
+
+@pytest.mark.browser
+def test_planner_splits_a_grid_on_the_map_and_commits(plan_world, session_as):
+    g1 = plan_world["g1"]
+    planner = session_as("planner")
+    planner.open(f"/map/plan/?unit={g1.id}")
+    page = planner.page
+    page.wait_for_selector("#plan-summary table")
+    # One step out, so that a line from above G1 to below it fits on the screen.
+    page.click(".leaflet-control-zoom-out")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(400)
+
+    page.click("#plan-tools button[data-tool=split]")
+    # West of the building in G1, whose 12 households change grid with it.
+    planner.draw((SPLIT_X, 39.0023), (SPLIT_X, 38.9997))
+
+    preview = page.wait_for_selector("#plan-preview")
+    text = preview.inner_text()
+    assert g1.code in text
+    assert "新建" in text  # the new grid
+    assert "住户" in text  # households change grid
+    assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
+    assert GridUnit.objects.filter(parent=plan_world["node"]).count() == 3  # nothing written
+    planner.screenshot("split-preview")
+
+    page.click("#plan-edit button.commit")
+    page.wait_for_selector("#plan-status.ok")
+    grids = GridUnit.objects.filter(parent=plan_world["node"], level="grid")
+    assert grids.count() == 4
+    g1.refresh_from_db()
+    assert g1.version == 2
+    # G1 keeps the western part; the line was drawn with the mouse, so to within a pixel (< 1 m).
+    assert abs(g1.geom.extent[2] - SPLIT_X) < 1e-5
+
+    planner.open(f"/map/plan/?unit={g1.id}")
+    page.wait_for_selector("#plan-history li")
+    assert planner.layer_counts()["grid"] == 4
+    new_code = grids.exclude(pk__in=[u.pk for u in plan_world.values()]).get().code
+    page.wait_for_function(
+        "code => [...document.querySelectorAll('.unit-label .code')].some(e => e.textContent === code)",
+        arg=new_code,
+    )
+    assert "版本 2" in page.locator("#plan-unit .meta").inner_text()
+    planner.screenshot("split-done")
+
+    planner.assert_clean()
+
+
+@pytest.mark.browser
+def test_planner_undoes_an_edit_from_the_history(plan_world, session_as):
+    g1 = plan_world["g1"]
+    planner_user = user_with_role("planner", "earlier-planner")
+    line = shapely.LineString([(SPLIT_X, 39.0023), (SPLIT_X, 38.9997)])
+    editing.split(g1.id, 1, line, user=planner_user, note="", preview=False)
+    node = plan_world["node"]
+    assert GridUnit.objects.filter(parent=node).count() == 4
+    planner = session_as("planner")
+    planner.open(f"/map/plan/?unit={g1.id}")
+    page = planner.page
+    page.click("#plan-history li.current button.undo")
+    preview = page.wait_for_selector("#plan-preview").inner_text()
+    assert "删除" in preview  # the grid the split made goes again
+    planner.screenshot("undo-preview")
+    page.click("#plan-edit button.commit")
+    page.wait_for_selector("#plan-status.ok")
+    assert GridUnit.objects.filter(parent=node).count() == 3
+    g1.refresh_from_db()
+    assert g1.version == 3
+    page.wait_for_selector("#plan-unit .meta:has-text('版本 3')")
+    planner.assert_clean()
+
+
+@pytest.mark.browser
+def test_a_refused_edit_shows_the_reason_and_marks_where_on_the_map(plan_world, session_as):
+    g1 = plan_world["g1"]
+    planner = session_as("planner")
+    planner.open(f"/map/plan/?unit={g1.id}")
+    page = planner.page
+    page.wait_for_selector("#plan-summary table")
+    page.click(".leaflet-control-zoom-out")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(400)
+
+    page.click("#plan-tools button[data-tool=reshape]")
+    # Drag G1's north-west corner north, out of the community (网节) it must stay in.
+    x, y = planner.pixel(98.000, 39.002)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y - 40, steps=5)
+    page.mouse.up()
+    page.click("#plan-edit button.primary")
+    error = page.wait_for_selector(".error-box")
+    text = error.inner_text()
+    assert "422" in text
+    assert "outside_parent" in text
+    assert " / " in text  # the service's reason, in Chinese and English
+    assert page.locator(".leaflet-gm-where-pane path").count() >= 1
+    g1.refresh_from_db()
+    assert g1.version == 1
+    planner.screenshot("refused")
+    planner.assert_clean(refused=422)
+
+
+@pytest.mark.browser
+def test_a_unit_changed_by_someone_else_is_reported_and_can_be_reloaded(plan_world, session_as):
+    g1 = plan_world["g1"]
+    planner = session_as("planner")
+    planner.open(f"/map/plan/?unit={g1.id}")
+    page = planner.page
+    page.wait_for_selector("#plan-summary table")
+    # Another planner moves G1's boundary with G2 while this page still shows version 1.
+    editing.reshape(
+        g1.id,
+        1,
+        shapely.box(98.000, 39.000, 98.0019, 39.002),
+        user=user_with_role("planner", "someone-else"),
+        note="",
+        preview=False,
+    )
+    page.click(".leaflet-control-zoom-out")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(400)
+
+    page.click("#plan-tools button[data-tool=split]")
+    planner.draw((SPLIT_X, 39.0023), (SPLIT_X, 38.9997))
+    page.wait_for_selector(".error-box:has-text('409')")
+    assert "stale_version" in page.locator(".error-box").inner_text()
+    page.click("#plan-edit button.reload")
+    page.wait_for_selector("#plan-unit .meta:has-text('版本 2')")
+    assert GridUnit.objects.get(pk=g1.pk).version == 2
+    planner.assert_clean(refused=409)
