@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from folium.plugins import GeoMan
 
 from gridmap.models import GridUnit
@@ -66,9 +67,9 @@ def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
         ("segment", _("网段"), True),
         ("node", _("网节"), True),
         ("grid", _("网格"), True),
-        ("buildings", _("建筑"), True),
-        ("cameras", _("摄像头"), False),
-        ("households", _("住户"), False),
+        ("buildings", pgettext("map layer", "建筑"), True),
+        ("cameras", pgettext("map layer", "摄像头"), False),
+        ("households", pgettext("map layer", "住户"), False),
     ]
     groups = {}
     for key, name, show in overlays:

@@ -36,7 +36,8 @@ APP_NAMES = {"gridmap": ("Four-level grid", "四级网格"), "layers": ("Layer f
 def po_entries(path: Path) -> list[dict]:
     """The entries of a .po file, header and obsolete (#~) entries excluded.
 
-    Each is {"msgid": str, "msgstr": [str, ...] (one per plural form), "flags": set}.
+    Each is {"msgid": str, "msgctxt": str | None, "msgstr": [str, ...] (one per plural form),
+    "flags": set}.
     """
     entries: list[dict] = []
     entry: dict | None = None
@@ -48,7 +49,7 @@ def po_entries(path: Path) -> list[dict]:
         # A comment or msgctxt/msgid after a msgstr starts the next entry.
         starts_entry = line.startswith("#") or re.match(r"^(msgctxt|msgid) ", line)
         if entry is None or (starts_entry and key.startswith("msgstr")):
-            entry, key = {"msgid": "", "msgstr": [], "flags": set()}, ""
+            entry, key = {"msgid": "", "msgctxt": None, "msgstr": [], "flags": set()}, ""
             entries.append(entry)
         if line.startswith("#,"):
             entry["flags"].update(flag.strip() for flag in line[2:].split(","))
@@ -58,6 +59,8 @@ def po_entries(path: Path) -> list[dict]:
             key, text = match.groups()
             if key == "msgid":
                 entry["msgid"] = text
+            elif key == "msgctxt":
+                entry["msgctxt"] = text
             elif key.startswith("msgstr"):
                 entry["msgstr"].append(text)
         else:
@@ -93,7 +96,12 @@ def test_po_file_is_fully_translated_and_compiled() -> None:
     stale = [
         e["msgid"]
         for e in entries
-        if catalog.gettext(unescape(e["msgid"])) != unescape(e["msgstr"][0])
+        if (
+            catalog.pgettext(unescape(e["msgctxt"]), unescape(e["msgid"]))
+            if e["msgctxt"] is not None
+            else catalog.gettext(unescape(e["msgid"]))
+        )
+        != unescape(e["msgstr"][0])
     ]
     assert stale == [], "django.mo is out of date: run compilemessages -l en"
 
