@@ -893,110 +893,80 @@ def _run(
 # Public API ----------------------------------------------------------------------------------
 
 
-def reshape(
+def _edit_unit(
+    operation: str,
     unit_id: int,
     version: int,
-    geometry: BaseGeometry,
+    step: Callable[[Plan], None],
     *,
     user=None,
     note: str = "",
     preview: bool = False,
     versions: dict[int, int] | None = None,
 ) -> EditResult:
-    """Move the boundary of a unit; neighbours' shared edges and the levels below follow."""
+    """Lock the unit and its siblings, check its version, then run `step` on the plan."""
 
     def build(plan: Plan) -> None:
         plan.lock(unit_id)
         plan.expect(unit_id, version)
-        _reshape(plan, unit_id, geometry)
+        step(plan)
 
-    return _run(Operation.RESHAPE, build, user=user, note=note, preview=preview, versions=versions)
+    return _run(operation, build, user=user, note=note, preview=preview, versions=versions)
+
+
+# Every operation takes the options of _edit_unit: user, note, preview, versions (the versions of
+# the other units the edit touches, as a preview returned them).
+
+
+def reshape(unit_id: int, version: int, geometry: BaseGeometry, **options: Any) -> EditResult:
+    """Move the boundary of a unit; neighbours' shared edges and the levels below follow."""
+    return _edit_unit(
+        Operation.RESHAPE,
+        unit_id,
+        version,
+        lambda plan: _reshape(plan, unit_id, geometry),
+        **options,
+    )
 
 
 def split(
-    unit_id: int,
-    version: int,
-    line: BaseGeometry,
-    *,
-    name: str | None = None,
-    user=None,
-    note: str = "",
-    preview: bool = False,
-    versions: dict[int, int] | None = None,
+    unit_id: int, version: int, line: BaseGeometry, name: str | None = None, **options: Any
 ) -> EditResult:
     """Cut a unit in two by a line; the north-western part keeps the code."""
-
-    def build(plan: Plan) -> None:
-        plan.lock(unit_id)
-        plan.expect(unit_id, version)
-        _split(plan, unit_id, line, name)
-
-    return _run(Operation.SPLIT, build, user=user, note=note, preview=preview, versions=versions)
+    return _edit_unit(
+        Operation.SPLIT, unit_id, version, lambda plan: _split(plan, unit_id, line, name), **options
+    )
 
 
 def merge(
-    unit_id: int,
-    version: int,
-    other_id: int,
-    other_version: int,
-    *,
-    user=None,
-    note: str = "",
-    preview: bool = False,
-    versions: dict[int, int] | None = None,
+    unit_id: int, version: int, other_id: int, other_version: int, **options: Any
 ) -> EditResult:
     """Merge `other_id` into `unit_id` (which keeps its code); the other's children and staff
     move over."""
 
-    def build(plan: Plan) -> None:
+    def step(plan: Plan) -> None:
         if other_id == unit_id:
             raise EditError("not_adjacent", "不能与自身合并 / a unit cannot merge with itself")
-        plan.lock(unit_id)
         if other_id not in plan.units:
             plan.lock(other_id)
-        plan.expect(unit_id, version)
         plan.expect(other_id, other_version)
         _merge(plan, unit_id, other_id)
 
-    return _run(Operation.MERGE, build, user=user, note=note, preview=preview, versions=versions)
+    return _edit_unit(Operation.MERGE, unit_id, version, step, **options)
 
 
-def transfer(
-    unit_id: int,
-    version: int,
-    area: BaseGeometry,
-    *,
-    user=None,
-    note: str = "",
-    preview: bool = False,
-    versions: dict[int, int] | None = None,
-) -> EditResult:
+def transfer(unit_id: int, version: int, area: BaseGeometry, **options: Any) -> EditResult:
     """Hand the drawn `area` (within the unit's parent) from its current units to `unit_id`."""
-
-    def build(plan: Plan) -> None:
-        plan.lock(unit_id)
-        plan.expect(unit_id, version)
-        _transfer(plan, unit_id, area)
-
-    return _run(Operation.TRANSFER, build, user=user, note=note, preview=preview, versions=versions)
+    return _edit_unit(
+        Operation.TRANSFER, unit_id, version, lambda plan: _transfer(plan, unit_id, area), **options
+    )
 
 
-def restore(
-    unit_id: int,
-    version: int,
-    to_version: int,
-    *,
-    user=None,
-    note: str = "",
-    preview: bool = False,
-    versions: dict[int, int] | None = None,
-) -> EditResult:
+def restore(unit_id: int, version: int, to_version: int, **options: Any) -> EditResult:
     """Give a unit back the boundary of an earlier version, as a reshape (validated, with the
     neighbours and the levels below following)."""
 
-    def build(plan: Plan) -> None:
-        plan.lock(unit_id)
-        plan.expect(unit_id, version)
+    def step(plan: Plan) -> None:
         old = (
             UnitVersion.objects.filter(unit_id=unit_id, version=to_version)
             .order_by("-valid_from")
@@ -1011,7 +981,7 @@ def restore(
             )
         _reshape(plan, unit_id, to_shapely(old.geom))
 
-    return _run(Operation.RESTORE, build, user=user, note=note, preview=preview, versions=versions)
+    return _edit_unit(Operation.RESTORE, unit_id, version, step, **options)
 
 
 def undo(edit_id: int, *, user=None, note: str = "", preview: bool = False) -> EditResult:
