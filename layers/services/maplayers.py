@@ -100,13 +100,19 @@ _COUNTS = (
     )
     + ") AS colors"
 )
-_COUNT_PROPERTIES = "'households', hit.households, 'residents', hit.residents, 'colors', hit.colors"
+# Colour classes are shown only for groups of at least this many households: in a smaller group
+# (one household in a house) the colour would tell who needs attention.
+MIN_GROUP_FOR_COLORS = 3
+_COUNT_PROPERTIES = (
+    "'households', hit.households, 'residents', hit.residents, "
+    "'colors', CASE WHEN hit.households >= %(min_group)s THEN hit.colors END"
+)
 
 
 def households_by_building_geojson(bbox: BBox) -> str:
     """Households counted per building, at the building's anchor; households with a location of
     their own counted per cell of CELL_SIZE_M (group "location")."""
-    params = {**_box(bbox), **_COLOR_PARAMS, "cell": CELL_SIZE_M}
+    params = {**_box(bbox), **_COLOR_PARAMS, "cell": CELL_SIZE_M, "min_group": MIN_GROUP_FOR_COLORS}
     households, buildings = Household._meta.db_table, Building._meta.db_table
     rows = f"""
         SELECT 'building' AS "group", b.id, NULL::float8 AS x, NULL::float8 AS y,
@@ -132,7 +138,7 @@ def households_by_building_geojson(bbox: BBox) -> str:
 def households_by_grid_geojson(bbox: BBox) -> str:
     """Households counted per grid intersecting `bbox`, at a point on the grid's surface; grids
     without households are included with zeros."""
-    params = {**_box(bbox), **_COLOR_PARAMS}
+    params = {**_box(bbox), **_COLOR_PARAMS, "min_group": MIN_GROUP_FOR_COLORS}
     rows = f"""
         SELECT g.id, g.code, g.name, ST_PointOnSurface(g.geom) AS geom, {_COUNTS}
           FROM {GridUnit._meta.db_table} g

@@ -401,6 +401,8 @@
   }
 
   function colorChips(counts) {
+    // null: too few households in the group for their colours to be shown.
+    if (!counts) return h("span", { class: "chips" }, "–");
     return h("span", { class: "chips" }, HOUSEHOLD_COLORS.map(function (c) {
       return h("span", { class: "chip chip-" + c, title: t("color_" + c) }, num((counts || {})[c] || 0));
     }));
