@@ -39,7 +39,7 @@ CREATE TRIGGER gridmap_unit_history
 AFTER INSERT OR UPDATE OR DELETE ON gridmap_gridunit
 FOR EACH ROW EXECUTE FUNCTION gridmap_unit_history();
 
--- "Which units covered this point at time D" probes geometry and time together.
+-- "Which units covered this point at time D" is a GiST probe on the geometry, then a time filter.
 CREATE INDEX gridmap_unitversion_geom_gist ON gridmap_unitversion USING gist (geom);
 CREATE UNIQUE INDEX gridmap_unitversion_one_open
     ON gridmap_unitversion (unit_id) WHERE valid_to IS NULL;

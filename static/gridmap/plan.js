@@ -750,7 +750,7 @@
       onclick: function () {
         preview("reshape", {
           version: state.selected.properties.version,
-          geometry: state.reshaping.toGeoJSON().geometry,
+          geometry: state.reshaping.toGeoJSON(false).geometry,
         });
       },
     }, t("preview"));
@@ -794,7 +794,7 @@
     map.removeLayer(e.layer);
     editLayer.addLayer(e.layer);
     e.layer.setStyle({ color: "#d81b60", weight: 3 });
-    const geometry = e.layer.toGeoJSON().geometry;
+    const geometry = e.layer.toGeoJSON(false).geometry;
     if (state.mode === "split" && e.shape === "Line") {
       const nameInput = panel.edit.querySelector("input[name=new_name]");
       const body = { version: unit.properties.version, line: geometry };
