@@ -46,12 +46,15 @@ urlpatterns = [
     path("api/edits/<int:pk>/", EditDetailView.as_view(), name="edit-detail"),
     path("api/edits/<int:pk>/undo/", UndoView.as_view(), name="edit-undo"),
     path("api/", include("layers.api.urls")),
+    path("api/", include("layers.api.incident_urls")),
+    path("api/", include("layers.api.dispatch_urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ answers in the API's error shape, not Django's HTML page.
     re_path(r"^api/", api_not_found),
     path("map/", include("gridmap.map_urls")),
+    path("map/", include("layers.map_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

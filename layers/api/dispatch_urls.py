@@ -1,0 +1,3 @@
+"""Dispatch (locate-and-route) API routes."""
+
+urlpatterns: list = []

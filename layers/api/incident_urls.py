@@ -1,0 +1,3 @@
+"""Incident (case) API routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Map pages of the layers under /map/ (the dispatcher's desk)."""
+
+urlpatterns: list = []
