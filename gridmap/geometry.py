@@ -97,7 +97,8 @@ def area_m2(geom: BaseGeometry | None) -> float:
     """Geodesic area in square metres of a polygonal geometry in WGS84."""
     if geom is None or geom.is_empty:
         return 0.0
-    return abs(_GEOD.geometry_area_perimeter(geom)[0])
+    # pyproj sums signed ring areas: a hole wound like its shell would be added, not taken off.
+    return abs(_GEOD.geometry_area_perimeter(shapely.orient_polygons(geom))[0])
 
 
 def polygonal(geom: BaseGeometry, min_part_m2: float = 0.0) -> MultiPolygon:

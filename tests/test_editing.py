@@ -376,3 +376,11 @@ def test_a_sibling_that_only_touches_the_moved_strip_is_not_changed(city):
     )
     assert {u["code"] for u in result.units} == {A, B}
     assert GridUnit.objects.get(pk=south.pk).version == 1
+
+
+def test_areas_before_and_after_add_up_even_with_holes(world):
+    # G2's holes are wound like its shell; the reported areas must still take them off.
+    result = editing.merge(world["g1"].pk, 1, world["g2"].pk, 1, preview=True)
+    rows = {u["code"]: u for u in result.units}
+    g1, g2 = rows[world["g1"].code], rows[world["g2"].code]
+    assert g1["area_m2_after"] == pytest.approx(g1["area_m2_before"] + g2["area_m2_before"], abs=1)

@@ -20,9 +20,10 @@ from django.contrib.gis.geos import Point
 from django.test import Client
 
 from gridmap import editing
-from gridmap.models import GridUnit
+from gridmap.geometry import to_shapely
+from gridmap.models import GridUnit, StaffMember
 from layers.models import Building, Camera, Household
-from tests.conftest import box, user_with_role
+from tests.conftest import G1, box, user_with_role
 
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a thread
 # with a running loop unless told that this is deliberate.
@@ -226,6 +227,35 @@ class BrowserSession:
             self.page.mouse.click(x, y)
         self.page.mouse.click(*(pixels[0] if close else pixels[-1]))
 
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Press the mouse at `start` (lon, lat), move it to `end` in steps and let go."""
+        x0, y0 = self.pixel(*start)
+        x1, y1 = self.pixel(*end)
+        self.page.mouse.move(x0, y0)
+        self.page.mouse.down()
+        self.page.mouse.move(x1, y1, steps=10)
+        self.page.mouse.up()
+
+    def zoom_out(self) -> None:
+        """One step out, so that G1 and its neighbours fit on the screen."""
+        self.page.click(".leaflet-control-zoom-out")
+        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_timeout(400)
+
+    def grid_bounds(self, unit_id: int) -> list[float] | None:
+        """[west, south, east, north] of the grid the page draws for a unit, or None."""
+        return self.page.evaluate(
+            """id => {
+                const cfg = JSON.parse(document.getElementById("plan-config").textContent);
+                const layer = window[cfg.groups.grid].getLayers()
+                    .find(l => l.feature && l.feature.properties.id === id);
+                if (!layer) return null;
+                const b = layer.getBounds();
+                return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
+            }""",
+            unit_id,
+        )
+
     def assert_clean(self, refused: int | None = None) -> None:
         """Nothing from another host, no script error; the browser's own console line for an
         answer the test provoked on purpose (`refused`, e.g. 409) is expected."""
@@ -427,3 +457,193 @@ def test_a_unit_changed_by_someone_else_is_reported_and_can_be_reloaded(plan_wor
     page.wait_for_selector("#plan-unit .meta:has-text('版本 2')")
     assert GridUnit.objects.get(pk=g1.pk).version == 2
     planner.assert_clean(refused=409)
+
+
+# --- reshape, merge and transfer with the mouse -------------------------------------------------
+
+# G1's north-east corner, which it shares with G2, dragged east along the community's northern
+# edge: G1 takes the triangle (98.002, 39.000) – (98.0026, 39.002) – (98.002, 39.002) from G2.
+SHARED_CORNER = (98.002, 39.002)
+RESHAPED_CORNER = (98.0026, 39.002)
+# A rectangle across G1's edge with G2; its corners are further from every edge and vertex than
+# Geoman's snap distance (20 px at the zoom the tests work at), so they stay where clicked.
+TRANSFER_AREA = ((98.0012, 39.0013), (98.0028, 39.0013), (98.0028, 39.0017), (98.0012, 39.0017))
+PIXEL_DEG = 1e-5  # what a mouse position is good to at that zoom (≈ 1 m)
+
+
+def geometry_of(unit: GridUnit):
+    unit.refresh_from_db()
+    return to_shapely(unit.geom)
+
+
+def camera_at(lon: float, lat: float) -> Camera:
+    return Camera.objects.create(
+        code="CAM-2", location=Point(lon, lat, srid=4326), bearing=0, fov=90, range_m=50
+    )
+
+
+def open_for_editing(planner: BrowserSession, unit: GridUnit, tool: str) -> None:
+    planner.open(f"/map/plan/?unit={unit.id}")
+    planner.page.wait_for_selector("#plan-summary table")
+    planner.zoom_out()
+    planner.page.click(f"#plan-tools button[data-tool={tool}]")
+
+
+def preview_rows(page, table: str) -> list[str]:
+    return page.locator(f"#plan-preview table.{table} tbody tr").all_inner_texts()
+
+
+def assert_preview_moves_camera(page, source: GridUnit, receiver: GridUnit) -> None:
+    """The reassignment table names the camera that changes grid, the load table both grids."""
+    moved = preview_rows(page, "reassignment")
+    assert len(moved) == 1
+    assert "摄像头" in moved[0]
+    assert f"{source.code} → {receiver.code}" in moved[0]
+    assert moved[0].split()[-1] == "1"
+    load = "\n".join(preview_rows(page, "load"))
+    assert source.code in load
+    assert receiver.code in load
+    assert "12 → 12" in load  # the households of G1 stay where they are
+    assert page.locator(".leaflet-gm-preview-pane path").count() >= 1
+
+
+def preview_screenshot(planner: BrowserSession, flow: str) -> None:
+    # The mouse off the map, so that a unit's hover tooltip does not cover the preview.
+    planner.page.mouse.move(1, 1, steps=5)
+    planner.screenshot(f"{flow}-preview")
+
+
+def assert_reloaded(planner: BrowserSession, unit: GridUnit, operation: str, grids: int) -> None:
+    """The page opened afresh shows the unit's new version, its history and the new grids."""
+    page = planner.page
+    planner.open(f"/map/plan/?unit={unit.id}")
+    page.wait_for_selector("#plan-unit .meta:has-text('版本 2')")
+    page.wait_for_selector(f"#plan-history li.current:has-text('{operation}')")
+    assert planner.layer_counts()["grid"] == grids
+
+
+@pytest.mark.browser
+def test_planner_reshapes_a_grid_and_the_neighbour_follows(plan_world, session_as):
+    g1, g2 = plan_world["g1"], plan_world["g2"]
+    camera = camera_at(98.0022, 39.0015)  # inside the triangle G1 takes
+    assert camera.grid_id == g2.id
+    old_g1, old_g2 = to_shapely(g1.geom), to_shapely(g2.geom)
+    taken = shapely.Polygon([(98.002, 39.000), RESHAPED_CORNER, SHARED_CORNER])
+    planner = session_as("planner")
+    open_for_editing(planner, g1, "reshape")
+    page = planner.page
+
+    # Geoman's vertex marker of the corner, dragged; it snaps onto the community's edge.
+    planner.drag(SHARED_CORNER, RESHAPED_CORNER)
+    page.click("#plan-edit button.primary")
+    page.wait_for_selector("#plan-preview")
+    units = preview_rows(page, "changes")
+    assert len(units) == 2
+    assert any(g1.code in row and "修改" in row for row in units)
+    assert any(g2.code in row and "修改" in row for row in units)  # the neighbour follows
+    assert_preview_moves_camera(page, g2, g1)
+    # Nothing written yet.
+    assert {u.version for u in GridUnit.objects.filter(pk__in=[g1.pk, g2.pk])} == {1}
+    preview_screenshot(planner, "reshape")
+
+    page.click("#plan-edit button.commit")
+    page.wait_for_selector("#plan-status.ok")
+    new_g1, new_g2 = geometry_of(g1), geometry_of(g2)
+    assert (g1.version, g2.version) == (2, 2)
+    assert shapely.hausdorff_distance(new_g1, old_g1.union(taken)) < PIXEL_DEG
+    assert shapely.hausdorff_distance(new_g2, old_g2.difference(taken)) < PIXEL_DEG
+    # The edge they share moved with the corner: no gap, no overlap between them.
+    shared = shapely.line_merge(shapely.intersection(new_g1.boundary, new_g2.boundary))
+    new_edge = shapely.LineString([(98.002, 39.000), RESHAPED_CORNER])
+    assert shapely.hausdorff_distance(shared, new_edge) < PIXEL_DEG
+    assert new_g1.intersection(new_g2).area < 1e-12
+    assert new_g1.union(new_g2).symmetric_difference(old_g1.union(old_g2)).area < 1e-12
+    camera.refresh_from_db()
+    assert camera.grid_id == g1.id
+
+    assert_reloaded(planner, g1, "调整边界", grids=3)
+    assert abs(planner.grid_bounds(g1.id)[2] - RESHAPED_CORNER[0]) < PIXEL_DEG
+    planner.screenshot("reshape-done")
+    planner.assert_clean()
+
+
+@pytest.mark.browser
+def test_planner_merges_a_neighbour_into_a_grid(plan_world, session_as):
+    g1, g2, node = plan_world["g1"], plan_world["g2"], plan_world["node"]
+    StaffMember.objects.create(unit=g2, role="grid_leader", name="王芳", phone="13800000003")
+    camera = Camera.objects.get(code="CAM-1")
+    assert camera.grid_id == g2.id
+    both = to_shapely(g1.geom).union(to_shapely(g2.geom))
+    planner = session_as("planner")
+    open_for_editing(planner, g1, "merge")
+    page = planner.page
+
+    page.mouse.click(*planner.pixel(98.0022, 39.0018))  # on G2
+    page.wait_for_selector("#plan-preview")
+    units = preview_rows(page, "changes")
+    assert len(units) == 2
+    assert any(g1.code in row and "修改" in row for row in units)
+    assert any(g2.code in row and "删除" in row for row in units)
+    assert_preview_moves_camera(page, g2, g1)
+    staff = page.locator("#plan-preview ul.staff-moved").inner_text()
+    assert f"1 名人员从 {g2.code} 调到 {g1.code}" in staff
+    assert GridUnit.objects.filter(parent=node).count() == 3  # nothing written
+    preview_screenshot(planner, "merge")
+
+    page.click("#plan-edit button.commit")
+    page.wait_for_selector("#plan-status.ok")
+    assert not GridUnit.objects.filter(pk=g2.pk).exists()
+    assert GridUnit.objects.filter(parent=node).count() == 2
+    merged = geometry_of(g1)
+    assert g1.version == 2
+    assert g1.code == G1  # the grid merged into keeps its code
+    assert merged.symmetric_difference(both).area < 1e-12  # holes A and B stay holes
+    assert sorted(g1.staff.values_list("name", flat=True)) == ["张伟", "李娜", "王芳"]
+    camera.refresh_from_db()
+    assert camera.grid_id == g1.id
+    # The page selects the merged grid again.
+    page.wait_for_selector("#plan-unit .meta:has-text('版本 2')")
+
+    assert_reloaded(planner, g1, "合并", grids=2)
+    assert planner.grid_bounds(g2.id) is None
+    assert abs(planner.grid_bounds(g1.id)[2] - 98.004) < 1e-9
+    planner.screenshot("merge-done")
+    planner.assert_clean()
+
+
+@pytest.mark.browser
+def test_planner_transfers_an_area_from_the_neighbour(plan_world, session_as):
+    g1, g2 = plan_world["g1"], plan_world["g2"]
+    camera = camera_at(98.0024, 39.0015)  # inside the area drawn
+    assert camera.grid_id == g2.id
+    old_g1, old_g2 = to_shapely(g1.geom), to_shapely(g2.geom)
+    area = shapely.Polygon(TRANSFER_AREA)
+    planner = session_as("planner")
+    open_for_editing(planner, g1, "transfer")
+    page = planner.page
+
+    planner.draw(*TRANSFER_AREA, close=True)
+    page.wait_for_selector("#plan-preview")
+    units = preview_rows(page, "changes")
+    assert len(units) == 2
+    assert any(g1.code in row and "修改" in row for row in units)
+    assert any(g2.code in row and "修改" in row for row in units)
+    assert_preview_moves_camera(page, g2, g1)
+    assert GridUnit.objects.get(pk=g2.pk).version == 1  # nothing written
+    preview_screenshot(planner, "transfer")
+
+    page.click("#plan-edit button.commit")
+    page.wait_for_selector("#plan-status.ok")
+    new_g1, new_g2 = geometry_of(g1), geometry_of(g2)
+    assert (g1.version, g2.version) == (2, 2)
+    moved = area.difference(old_g1)  # the part of the drawn area that was G2's
+    assert shapely.hausdorff_distance(new_g1, old_g1.union(moved)) < PIXEL_DEG
+    assert shapely.hausdorff_distance(new_g2, old_g2.difference(moved)) < PIXEL_DEG
+    assert new_g1.union(new_g2).symmetric_difference(old_g1.union(old_g2)).area < 1e-12
+    camera.refresh_from_db()
+    assert camera.grid_id == g1.id
+
+    assert_reloaded(planner, g1, "划转区域", grids=3)
+    assert abs(planner.grid_bounds(g1.id)[2] - TRANSFER_AREA[1][0]) < PIXEL_DEG
+    planner.screenshot("transfer-done")
+    planner.assert_clean()
