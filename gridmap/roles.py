@@ -14,6 +14,7 @@ _VIEW_ALL = [
     ("layers", "view_facility"),
     ("layers", "view_road"),
     ("layers", "view_incident"),
+    ("layers", "view_incidenttransition"),
 ]
 ROLES: dict[str, list[tuple[str, str]]] = {
     # 规划人员: draws and redraws grid boundaries, keeps staff lists.
@@ -33,14 +34,20 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         ("layers", "add_road"),
         ("layers", "change_road"),
     ],
-    # 调度员: takes reports, locates incidents, runs cases.
+    # 调度员: takes reports, locates incidents, runs cases. change_incident is what makes a user a
+    # dispatcher to the case workflow (layers.workflow): every action at every level.
     "dispatcher": [
         *_VIEW_ALL,
         ("layers", "view_household"),
         ("layers", "add_incident"),
         ("layers", "change_incident"),
+        ("layers", "view_casedeadline"),
+        ("layers", "add_casedeadline"),
+        ("layers", "change_casedeadline"),
+        ("layers", "delete_casedeadline"),
     ],
-    # 网格员: visits households and reports incidents in their own grid.
+    # 网格员: visits households and reports incidents in their own grid. No change_incident: the
+    # workflow lets a user act on the cases of the grid (or community) they are staff of.
     "grid_worker": [
         *_VIEW_ALL,
         ("layers", "view_household"),

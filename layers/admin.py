@@ -1,12 +1,27 @@
-"""Admin of the map layers. Grid fields are read-only: the assignment service keeps them."""
+"""Admin of the map layers and of cases. Grid fields are read-only: the assignment service keeps
+them; so are a case's status, level and timeline: the workflow keeps those."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from gridmap.admin import GridAssignedAdmin, MapAdmin
-from layers.models import Building, Camera, Facility, Household, Incident, Road
+from gridmap.admin import GridAssignedAdmin, MapAdmin, ReadOnlyAdmin
+from layers import workflow
+from layers.models import (
+    Building,
+    Camera,
+    CaseDeadline,
+    Facility,
+    Household,
+    Incident,
+    IncidentTransition,
+    Road,
+)
+from layers.services.deadlines import DEFAULT_HOURS
 
 # Rows that lie in no grid are the ones to look at after a boundary edit.
 IN_A_GRID = ("grid", admin.EmptyFieldListFilter)
@@ -94,11 +109,109 @@ class RoadAdmin(MapAdmin):
     search_fields = ("name",)
 
 
+@admin.display(description=_("照片"))
+def photo_link(entry: IncidentTransition) -> str:
+    """The photo through the API's authenticated view; MEDIA_URL is not served."""
+    if not entry.photo:
+        return "-"
+    url = reverse("incident-photo", args=[entry.incident_id, entry.pk])
+    return format_html('<a href="{}" target="_blank">{}</a>', url, _("查看"))
+
+
+class IncidentTransitionInline(admin.TabularInline):
+    """The case's timeline, read-only: only the workflow writes it."""
+
+    model = IncidentTransition
+    fields = (
+        "at",
+        "action",
+        "from_status",
+        "to_status",
+        "from_level",
+        "to_level",
+        "username",
+        "note",
+        photo_link,
+        "data",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Incident)
 class IncidentAdmin(GridAssignedAdmin):
-    list_display = ("__str__", "category", "status", "reported_at", "grid", "reported_grid")
-    list_filter = ("status", "category", IN_A_GRID)
+    list_display = (
+        "__str__",
+        "category",
+        "status",
+        "level",
+        "deadline",
+        "reported_at",
+        "grid",
+        "reported_grid_code",
+    )
+    list_filter = ("status", "level", "category", IN_A_GRID)
     # "^" so that a network's or community's code finds every incident beneath it.
-    search_fields = ("description", "^grid__code")
+    search_fields = ("description", "^grid__code", "^reported_grid_code")
     list_select_related = ("grid", "reported_grid")
     date_hierarchy = "reported_at"
+    # The workflow owns these: a change here would bypass its rules and its log.
+    readonly_fields = (
+        "status",
+        "level",
+        "deadline",
+        "department",
+        "rating",
+        "closed_at",
+        "updated_at",
+        "reported_grid_code",
+    )
+    inlines = (IncidentTransitionInline,)
+
+    def save_model(self, request: HttpRequest, obj: Incident, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            workflow.open_case(obj, request.user)
+
+
+@admin.register(IncidentTransition)
+class IncidentTransitionAdmin(ReadOnlyAdmin):
+    list_display = ("incident", "action", "from_status", "to_status", "to_level", "username", "at")
+    list_filter = ("action", "to_status")
+    search_fields = ("note", "username")
+    list_select_related = ("incident",)
+    date_hierarchy = "at"
+    fields = (
+        "incident",
+        "action",
+        "from_status",
+        "to_status",
+        "from_level",
+        "to_level",
+        "username",
+        "at",
+        "note",
+        photo_link,
+        "data",
+    )
+    readonly_fields = fields
+
+
+@admin.register(CaseDeadline)
+class CaseDeadlineAdmin(admin.ModelAdmin):
+    """Handling time per category; a category without a row keeps the default in code."""
+
+    list_display = ("category", "hours", "default_hours")
+    list_editable = ("hours",)
+
+    @admin.display(description=_("默认时限（小时）"))
+    def default_hours(self, obj: CaseDeadline) -> int:
+        return DEFAULT_HOURS[obj.category]

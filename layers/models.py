@@ -1,7 +1,11 @@
-"""What sits on the grid: buildings, households, cameras, facilities, roads and incidents."""
+"""What sits on the grid: buildings, households, cameras, facilities, roads, and incidents (cases)
+with their timeline and per-category deadlines."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.gis.db.models.functions import PointOnSurface
 from django.contrib.postgres.indexes import GistIndex
@@ -9,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from gridmap.models import GridAssigned, GridUnit
 
@@ -216,8 +221,19 @@ class Road(models.Model):
         return self.name or f"road {self.pk}"
 
 
+class IncidentQuerySet(models.QuerySet):
+    def open(self) -> IncidentQuerySet:
+        return self.exclude(status__in=Incident.FINISHED)
+
+    def overdue(self, now: dt.datetime | None = None) -> IncidentQuerySet:
+        """Open cases whose deadline has passed (挂账 candidates and backlog alike)."""
+        return self.open().filter(deadline__lt=now or timezone.now())
+
+
 class Incident(GridAssigned):
-    """A reported incident (事件). `grid` follows boundary edits; `reported_grid` never changes."""
+    """A case (事件/案卷). `grid` follows boundary edits; `reported_grid` and
+    `reported_grid_code` keep where it was reported. Its status and escalation level change only
+    through layers.workflow, which logs every change as an IncidentTransition."""
 
     class Category(models.TextChoices):
         # Event major classes of CJ/T 214 digital urban management ...
@@ -245,10 +261,17 @@ class Incident(GridAssigned):
         CANCELLED = "cancelled", _("作废")
         BACKLOG = "backlog", _("挂账")
 
+    # The statuses a case does not leave (rated) or leaves only to be rated (closed).
+    FINISHED = (Status.CLOSED, Status.RATED, Status.CANCELLED)
+
     category = models.CharField(_("类别"), max_length=20, choices=Category.choices)
     description = models.TextField(_("描述"), blank=True)
     status = models.CharField(
         _("状态"), max_length=12, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    # Who holds the case: the grid, its community (node), street (segment) or district (network).
+    level = models.CharField(
+        _("处置层级"), max_length=8, choices=GridUnit.Level.choices, default=GridUnit.Level.GRID
     )
     location = models.PointField(_("位置"), srid=4326)
     reported_at = models.DateTimeField(_("上报时间"), default=timezone.now, db_index=True)
@@ -261,6 +284,23 @@ class Incident(GridAssigned):
         related_name="reported_incidents",
         limit_choices_to={"level": GridUnit.Level.GRID},
     )
+    # Set by a database trigger from the first reported_grid and never blanked, so the code
+    # outlives the grid when it is merged away (reported_grid then becomes NULL).
+    reported_grid_code = models.CharField(
+        _("上报时所在网格编码"), max_length=15, blank=True, editable=False
+    )
+    deadline = models.DateTimeField(_("处置时限"), null=True, blank=True, db_index=True)
+    department = models.CharField(_("承办部门"), max_length=100, blank=True)
+    rating = models.PositiveSmallIntegerField(
+        _("评价"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+    )
+    closed_at = models.DateTimeField(_("结案时间"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    objects = IncidentQuerySet.as_manager()
 
     grid_anchor = "location"
     grid_keep_first = "reported_grid"
@@ -271,6 +311,106 @@ class Incident(GridAssigned):
         verbose_name = _("事件")
         verbose_name_plural = _("事件")
         ordering = ["-reported_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="incident_rating_1_to_5",
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_category_display()} #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in self.FINISHED
+
+    def is_overdue(self, now: dt.datetime | None = None) -> bool:
+        """Open, with a deadline, and past it."""
+        return (
+            self.is_open and self.deadline is not None and (now or timezone.now()) > self.deadline
+        )
+
+
+class CaseDeadline(models.Model):
+    """The handling time of one category (处置时限), overriding layers.services.deadlines."""
+
+    category = models.CharField(
+        _("类别"), max_length=20, choices=Incident.Category.choices, unique=True
+    )
+    hours = models.PositiveIntegerField(
+        _("时限（小时）"), validators=[MinValueValidator(1), MaxValueValidator(24 * 90)]
+    )
+
+    class Meta:
+        verbose_name = _("处置时限")
+        verbose_name_plural = _("处置时限")
+        ordering = ["category"]
+        constraints = [
+            models.CheckConstraint(name="casedeadline_hours_positive", condition=Q(hours__gte=1)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()}: {self.hours} h"
+
+
+class IncidentTransition(models.Model):
+    """One entry of a case's timeline (办理记录): who did what when, from which status and level
+    to which, with a note, an optional photo and the action's data (hours, department, rating).
+    Written by layers.workflow only."""
+
+    class Action(models.TextChoices):
+        # In context: several name the same step as a status does (作废, 挂账 …), but English
+        # says the action and the status differently.
+        OPEN = "open", pgettext_lazy("case action", "受理")
+        VERIFY = "verify", pgettext_lazy("case action", "立案")
+        CANCEL = "cancel", pgettext_lazy("case action", "作废")
+        DISPATCH = "dispatch", pgettext_lazy("case action", "派遣")
+        START = "start", pgettext_lazy("case action", "开始处理")
+        FEEDBACK = "feedback", pgettext_lazy("case action", "处理反馈")
+        CLOSE = "close", pgettext_lazy("case action", "核查结案")
+        SEND_BACK = "send_back", pgettext_lazy("case action", "核查不通过，重新派遣")
+        RATE = "rate", pgettext_lazy("case action", "综合评价")
+        EXTEND = "extend", pgettext_lazy("case action", "延期")
+        BACKLOG = "backlog", pgettext_lazy("case action", "挂账")
+        RESUME = "resume", pgettext_lazy("case action", "恢复处理")
+        ESCALATE = "escalate", pgettext_lazy("case action", "上报上级")
+        REPORT = "report", pgettext_lazy("case action", "重复上报")
+
+    incident = models.ForeignKey(
+        Incident, verbose_name=_("事件"), on_delete=models.CASCADE, related_name="transitions"
+    )
+    action = models.CharField(_("操作"), max_length=10, choices=Action.choices)
+    # Blank only on the entry that opens the case.
+    from_status = models.CharField(
+        _("原状态"), max_length=12, choices=Incident.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("新状态"), max_length=12, choices=Incident.Status.choices)
+    from_level = models.CharField(
+        _("原层级"), max_length=8, choices=GridUnit.Level.choices, blank=True
+    )
+    to_level = models.CharField(_("新层级"), max_length=8, choices=GridUnit.Level.choices)
+    # NULL: done by the system (the overdue sweep).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incident_transitions",
+    )
+    username = models.CharField(_("操作人账号"), max_length=150, blank=True)
+    at = models.DateTimeField(_("时间"), default=timezone.now)
+    note = models.TextField(_("说明"), blank=True)
+    # Not under a public URL: served by an authenticated API view.
+    photo = models.FileField(_("照片"), upload_to="incidents/%Y/%m/", blank=True)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("办理记录")
+        verbose_name_plural = _("办理记录")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["incident", "at"], name="incidenttransition_timeline")]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} {self.get_action_display()}"

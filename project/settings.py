@@ -127,6 +127,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploads (case photos). Not served under MEDIA_URL: photos carry what residents reported, so
+# an authenticated API view streams them (/api/incidents/{id}/photos/{transition_id}/).
+MEDIA_ROOT = BASE_DIR / "media"
+MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -15,7 +15,17 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from gridmap.models import GridUnit, StaffMember, UnitEdit, UnitVersion
-from layers.models import Building, Camera, Facility, Household, Incident, Road
+from layers import workflow
+from layers.models import (
+    Building,
+    Camera,
+    CaseDeadline,
+    Facility,
+    Household,
+    Incident,
+    IncidentTransition,
+    Road,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +35,19 @@ MIDDLE = 98.29
 INSIDE = Point(98.285, 39.80, srid=4326)  # in the western grid
 # Any absolute or protocol-relative URL in a src or href attribute; group 1 is the host.
 EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//([^/"'\s]+)""", re.IGNORECASE)
-ADMIN_MODELS = [GridUnit, StaffMember, Building, Household, Camera, Facility, Road, Incident]
-HISTORY_MODELS = [UnitEdit, UnitVersion]  # read-only: written by the edit service
+ADMIN_MODELS = [
+    GridUnit,
+    StaffMember,
+    Building,
+    Household,
+    Camera,
+    Facility,
+    Road,
+    Incident,
+    CaseDeadline,
+]
+# Read-only: written by the edit service, and by the case workflow.
+HISTORY_MODELS = [UnitEdit, UnitVersion, IncidentTransition]
 
 
 def box(west: float, south: float, east: float, north: float) -> Polygon:
@@ -101,6 +122,7 @@ def rows(grid: GridUnit) -> dict:
         Incident: Incident.objects.create(
             category=Incident.Category.NOISE, location=INSIDE, grid=grid, reported_grid=grid
         ),
+        CaseDeadline: CaseDeadline.objects.create(category=Incident.Category.EMERGENCY, hours=1),
     }
 
 
@@ -251,7 +273,10 @@ def test_grid_unit_page_lists_its_staff(admin_client, rows):
         (Household, {"grid"}),
         (Camera, {"grid"}),
         (Facility, {"grid"}),
-        (Incident, {"grid", "reported_grid"}),
+        (
+            Incident,
+            {"grid", "reported_grid", "reported_grid_code", "status", "level", "deadline"},
+        ),
     ],
     ids=lambda p: getattr(p, "__name__", ""),
 )
@@ -396,3 +421,48 @@ def test_a_url_filter_on_a_hidden_field_works_for_who_may_see_it(client, django_
     response = client.get(admin_url(Household, "changelist"), {"head_name": "张三"})
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
+
+
+def test_a_case_page_shows_its_timeline_read_only(admin_client, rows, admin_user):
+    incident = rows[Incident]
+    workflow.apply(incident, "verify", admin_user, "现场核实无误")
+    response = admin_client.get(admin_url(Incident, "change", incident.pk))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "现场核实无误" in html
+    (inline,) = response.context["inline_admin_formsets"]
+    assert inline.formset.model is IncidentTransition
+    assert not inline.has_add_permission and not inline.has_change_permission
+
+
+def test_the_timeline_changelist_and_entry_open_and_cannot_be_changed(admin_client, rows):
+    entry = workflow.add_report(rows[Incident], None, "居民再次反映")
+    assert admin_client.get(admin_url(IncidentTransition, "changelist")).status_code == 200
+    page = admin_client.get(admin_url(IncidentTransition, "change", entry.pk))
+    assert page.status_code == 200
+    assert not page.context["has_change_permission"]
+    assert admin_client.get(admin_url(IncidentTransition, "add")).status_code == 403
+
+
+def test_a_case_added_in_the_admin_starts_its_timeline(admin_client, grid):
+    response = admin_client.post(
+        admin_url(Incident, "add"),
+        {
+            "category": "noise",
+            "description": "夜间施工噪音",
+            "location": widget_value(INSIDE),
+            "reported_at_0": "2026-03-02",
+            "reported_at_1": "21:00:00",
+            "transitions-TOTAL_FORMS": "0",
+            "transitions-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    incident = Incident.objects.get(description="夜间施工噪音")
+    assert incident.grid == grid
+    assert [(e.action, e.username) for e in incident.transitions.all()] == [("open", "admin")]
+
+
+def test_the_deadline_page_shows_the_default_beside_the_setting(admin_client, rows):
+    html = admin_client.get(admin_url(CaseDeadline, "changelist")).content.decode()
+    assert "默认时限" in html
