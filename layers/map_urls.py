@@ -1,3 +1,9 @@
 """Map pages of the layers under /map/ (the dispatcher's desk)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from layers import pages
+
+urlpatterns = [
+    path("dispatch/", pages.dispatch, name="map-dispatch"),
+]
