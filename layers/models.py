@@ -157,6 +157,8 @@ class Camera(GridAssigned):
         verbose_name = _("摄像头")
         verbose_name_plural = _("摄像头")
         ordering = ["code"]
+        # Dispatch reads max(range_m) on every request to size its search box: index-only.
+        indexes = [models.Index(fields=["range_m"], name="camera_range_m")]
         constraints = [
             models.CheckConstraint(
                 name="camera_angles_in_range",
