@@ -307,7 +307,7 @@ class Incident(GridAssigned):
     grid_anchor = "location"
     grid_keep_first = "reported_grid"
     # A boundary edit reports the cases still being worked on, not the finished ones.
-    grid_report_filter = "t.status NOT IN ('closed', 'rated', 'cancelled')"
+    grid_report_filter = "t.status NOT IN ({})".format(", ".join(f"'{s}'" for s in FINISHED))
 
     class Meta:
         verbose_name = _("事件")

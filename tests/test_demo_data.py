@@ -433,3 +433,23 @@ def test_load_demo_skips_a_loaded_network_and_replace_reloads_it():
     assert Household.objects.count() == limin.TOTALS["households"]
     assert GridUnit.objects.filter(code=limin.NETWORK_CODE).count() == 1
     assert Road.objects.count() == len(limin.load_fixture().roads)
+
+
+@pytest.mark.django_db
+def test_demo_grid_worker_is_staff_of_a_limin_grid_and_may_act_on_its_cases():
+    from django.contrib.auth.models import User
+
+    from layers import workflow
+    from layers.models import Incident
+
+    call_command("load_demo", network=[limin.NETWORK_CODE], stdout=StringIO())
+    call_command("create_demo_users", stdout=StringIO())
+    call_command("create_demo_users", stdout=StringIO())  # idempotent
+    worker = User.objects.get(username="grid_worker")
+    post = StaffMember.objects.get(user=worker)
+    grid = GridUnit.objects.get(pk=post.unit_id)
+    assert grid.code == "620200002003001"
+    case = Incident.objects.create(
+        category="noise", location=grid.geom.point_on_surface, description="demo"
+    )
+    assert "verify" in workflow.allowed_actions(case, worker)

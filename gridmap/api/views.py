@@ -103,8 +103,9 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
     )
 
 
-def _number(request: Request, name: str) -> float:
-    raw = request.query_params.get(name)
+def _number(values, name: str) -> float:
+    raw = values.get(name)
+    raw = None if raw is None else str(raw)
     if raw is None or raw.strip() == "":
         raise ApiError("missing_parameter", f"缺少参数 {name} / missing parameter {name}", name)
     try:
@@ -120,11 +121,13 @@ def _number(request: Request, name: str) -> float:
     return value
 
 
-def parse_point(request: Request) -> coords.Conversion:
-    """lon, lat and crs from the query string, converted to WGS84, or a 400 saying what is wrong."""
-    lon, lat = _number(request, "lon"), _number(request, "lat")
+def parse_point(request: Request, values=None) -> coords.Conversion:
+    """lon, lat and crs from the query string (or from `values`, e.g. a request body), converted
+    to WGS84, or a 400 saying what is wrong."""
+    values = request.query_params if values is None else values
+    lon, lat = _number(values, "lon"), _number(values, "lat")
     try:
-        crs = coords.CRS.parse(request.query_params.get("crs") or "wgs84")
+        crs = coords.CRS.parse(values.get("crs") or "wgs84")
         return coords.to_wgs84(lon, lat, crs)
     except coords.UnknownCRS as exc:
         raise ApiError("unknown_crs", str(exc), "crs") from None

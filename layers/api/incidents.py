@@ -10,7 +10,6 @@ user may not), so grid staff need no change permission of their own.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.contrib.gis.geos import Point
 from django.http import FileResponse, HttpResponse
@@ -136,18 +135,6 @@ def _period(request: Request) -> tuple[dt.datetime | None, dt.datetime | None]:
     if start and end and start >= end:
         raise ApiError("invalid_date", "from 不能晚于 to / from must not be after to", "from")
     return start, end
-
-
-class _BodyPoint:
-    """parse_point reads lon, lat and crs from the query string; a case brings them in its
-    body. This hands it the body's values as strings, the form it expects."""
-
-    def __init__(self, data: Any):
-        self.query_params = {
-            name: str(data.get(name))
-            for name in ("lon", "lat", "crs")
-            if data.get(name) is not None
-        }
 
 
 def _refused(exc: workflow.WorkflowError) -> ApiError:
@@ -447,7 +434,7 @@ class IncidentListView(APIView):
         "grid when saved.",
     )
     def post(self, request: Request) -> Response:
-        conversion = parse_point(_BodyPoint(request.data))
+        conversion = parse_point(request, request.data)
         body = CaseRequest(data=request.data)
         body.is_valid(raise_exception=True)
         incident = Incident(

@@ -121,7 +121,7 @@ def cases_geojson(f: CaseFilter, now: dt.datetime | None = None) -> str:
         'reported_at', hit.reported_at)"""
     with _local_time():
         # The map layers' one way of building a capped FeatureCollection in the database.
-        return maplayers._collection(
+        return maplayers.collection(
             rows, properties, "reported_at DESC, id DESC", params, with_id=True
         )
 

@@ -41,7 +41,7 @@ _COLLECTION = """
 """
 
 
-def _collection(rows: str, properties: str, order: str, params: dict, *, with_id: bool) -> str:
+def collection(rows: str, properties: str, order: str, params: dict, *, with_id: bool) -> str:
     sql = _COLLECTION.format(
         rows=rows,
         properties=properties,
@@ -72,7 +72,7 @@ def buildings_geojson(bbox: BBox) -> str:
         'grid_code', hit.grid_code,
         'households', (SELECT count(*) FROM {Household._meta.db_table} h
                         WHERE h.building_id = hit.id))"""
-    return _collection(rows, properties, "id", _box(bbox), with_id=True)
+    return collection(rows, properties, "id", _box(bbox), with_id=True)
 
 
 def cameras_geojson(bbox: BBox) -> str:
@@ -87,7 +87,7 @@ def cameras_geojson(bbox: BBox) -> str:
     properties = """json_build_object(
         'id', hit.id, 'code', hit.code, 'name', NULLIF(hit.name, ''), 'bearing', hit.bearing,
         'fov', hit.fov, 'range_m', hit.range_m, 'status', hit.status, 'grid_code', hit.grid_code)"""
-    return _collection(rows, properties, "id", _box(bbox), with_id=True)
+    return collection(rows, properties, "id", _box(bbox), with_id=True)
 
 
 # Aggregates over households `h`: households, residents and households by color.
@@ -132,7 +132,7 @@ def households_by_building_geojson(bbox: BBox) -> str:
     """
     properties = f"""json_build_object(
         'group', hit."group", 'building_id', hit.id, {_COUNT_PROPERTIES})"""
-    return _collection(rows, properties, '"group", id, x, y', params, with_id=False)
+    return collection(rows, properties, '"group", id, x, y', params, with_id=False)
 
 
 def households_by_grid_geojson(bbox: BBox) -> str:
@@ -149,4 +149,4 @@ def households_by_grid_geojson(bbox: BBox) -> str:
     properties = f"""json_build_object(
         'group', 'grid', 'grid_id', hit.id, 'grid_code', hit.code, 'grid_name', hit.name,
         {_COUNT_PROPERTIES})"""
-    return _collection(rows, properties, "code", params, with_id=False)
+    return collection(rows, properties, "code", params, with_id=False)

@@ -7,7 +7,12 @@ import os
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
+from gridmap.models import GridUnit, StaffMember
 from gridmap.roles import ROLES
+
+# The demo grid worker is the full-time worker of 利民社区's first grid, so the case workflow
+# (which lets a grid's own staff act on its cases) can be tried with the demo data.
+DEMO_WORKER_GRID = "620200002003001"
 
 
 class Command(BaseCommand):
@@ -26,6 +31,16 @@ class Command(BaseCommand):
                 user.save()
                 created.append(role)
             user.groups.add(Group.objects.get(name=role))
+        worker = User.objects.get(username="grid_worker")
+        post = (
+            StaffMember.objects.filter(unit__code=DEMO_WORKER_GRID, role="full_time_worker")
+            .order_by("pk")
+            .first()
+        )
+        if post is not None and not StaffMember.objects.filter(user=worker).exists():
+            post.user = worker
+            post.save(update_fields=["user"])
+            self.stdout.write(f"grid_worker → {post.name}, {GridUnit.objects.get(pk=post.unit_id)}")
         if created:
             self.stdout.write(
                 f"演示账号 / demo accounts: {', '.join(created)} (password: {password}; "
