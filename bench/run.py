@@ -1,13 +1,13 @@
-"""GridMap benchmarks: assignment (bulk and incremental), locate and edit, each as a ratio to the
-bare PostGIS query on the same data in the same run.
+"""GridMap benchmarks: assignment (bulk and incremental), locate, edit and dispatch, each as a
+ratio to the bare PostGIS queries on the same data in the same run.
 
     python bench/run.py [--grids 20000] [--households 1000000] [--repeat 3] [--seed 7]
-                        [--only assignment|locate|edit]
+                        [--only assignment|locate|edit|dispatch]
 
 Runs in its own database (`<name>_bench`, made and migrated like a test database and kept
 between runs, so the synthetic city is generated once per size and seed). Prints a table and
-writes bench/results/<UTC time>.json (the edit part also bench/results/edit.json). See
-docs/benchmarks.md.
+writes bench/results/<UTC time>.json (the edit part also bench/results/edit.json, the dispatch
+part bench/results/dispatch.json). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 from shapely.geometry import Point as ShapelyPoint  # noqa: E402
 
+from bench.dispatch import bench_dispatch, print_dispatch  # noqa: E402
 from bench.edit import bench_edit  # noqa: E402
 from gridmap.assignment import assign  # noqa: E402
 from gridmap.models import GridUnit  # noqa: E402
@@ -226,12 +227,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["assignment", "locate", "edit"],
-        help="run one part (assignment = bulk + incremental; edit = reshape preview and commit)",
+        choices=["assignment", "locate", "edit", "dispatch"],
+        help="run one part (assignment = bulk + incremental; edit = reshape preview and commit; "
+        "dispatch = GET /api/dispatch/ under gunicorn with concurrent clients)",
     )
     parser.add_argument(
         "--edit-repeat", type=int, default=15, help="repetitions of each edit measurement"
     )
+    parser.add_argument(
+        "--dispatch-clients", type=int, default=16, help="concurrent clients on each side"
+    )
+    parser.add_argument(
+        "--dispatch-requests", type=int, default=150, help="requests per client and round"
+    )
+    parser.add_argument(
+        "--dispatch-workers",
+        default="3",
+        help="gunicorn sync workers; a comma-separated list measures each (e.g. 2,3,4,8)",
+    )
+    parser.add_argument("--dispatch-rounds", type=int, default=2)
+    parser.add_argument(
+        "--dispatch-serial", type=int, default=300, help="requests sent one at a time, per round"
+    )
+    parser.add_argument("--dispatch-port", type=int, default=8790)
     args = parser.parse_args()
 
     use_bench_database()
@@ -240,7 +258,7 @@ def main() -> None:
     households = Household.objects.count()
     print(f"city: {grids} grids, {households} households")
 
-    bulk = incremental = located = edited = None
+    bulk = incremental = located = edited = dispatched = None
     if args.only in (None, "assignment"):
         bulk = bench_bulk(args.repeat)
         incremental = bench_incremental(args.repeat, bulk["service_s"])
@@ -248,6 +266,16 @@ def main() -> None:
         located = bench_locate(args.locate_requests)
     if args.only in (None, "edit"):
         edited = bench_edit(args.edit_repeat)
+    if args.only in (None, "dispatch"):
+        dispatched = bench_dispatch(
+            clients=args.dispatch_clients,
+            requests=args.dispatch_requests,
+            workers=[int(w) for w in args.dispatch_workers.split(",")],
+            rounds=args.dispatch_rounds,
+            seed=args.seed,
+            port=args.dispatch_port,
+            serial=args.dispatch_serial,
+        )
 
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -258,6 +286,7 @@ def main() -> None:
         "incremental": incremental,
         "locate": located,
         "edit": edited,
+        "dispatch": dispatched,
     }
     print()
     print("| benchmark | GridMap | bare PostGIS | ratio | target |")
@@ -286,6 +315,8 @@ def main() -> None:
             )
     if edited:
         print_edit(edited)
+    if dispatched:
+        print_dispatch(dispatched)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"{results['when'].replace(':', '')}.json"
@@ -295,6 +326,12 @@ def main() -> None:
         common = {k: v for k, v in results.items() if k not in ("bulk", "incremental", "locate")}
         (out / "edit.json").write_text(json.dumps(common, indent=2, ensure_ascii=False))
         print("and to bench/results/edit.json")
+    if dispatched:
+        common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
+        (out / "dispatch.json").write_text(
+            json.dumps({**common, "dispatch": dispatched}, indent=2, ensure_ascii=False)
+        )
+        print("and to bench/results/dispatch.json")
 
 
 def print_edit(edited: dict) -> None:
