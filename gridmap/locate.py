@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.gis.geos import Point
-from django.db import connection
 from django.db.models.functions import Length
 
 from gridmap.models import GridUnit, StaffMember, UnitVersion
+from gridmap.sql import PreparedStatement
 
 CHAIN = ("grid", "node", "segment", "network")
 
@@ -19,8 +18,9 @@ OUTSIDE = "该点不在任何网域内 / the point lies outside every network"
 # One statement for the common case, a point in a grid: the grid (lowest code on a shared edge,
 # the rule of gridmap.assignment), its three ancestors and its staff. Through the ORM this was
 # two queries and model instances, 20× the bare lookup; as a prepared statement it stays close.
-_GRID_CHAIN_SQL = f"""
-    PREPARE gridmap_locate(float8, float8) AS
+_GRID_CHAIN = PreparedStatement(
+    "gridmap_locate",
+    f"""
     SELECT g.id, g.code, g.name, n.id, n.code, n.name, s.id, s.code, s.name,
            w.id, w.code, w.name,
            (SELECT json_agg(json_build_object('role', st.role, 'name', st.name,
@@ -28,29 +28,22 @@ _GRID_CHAIN_SQL = f"""
                             ORDER BY st.role, st.name)
               FROM {StaffMember._meta.db_table} st WHERE st.unit_id = g.id)
       FROM (SELECT id FROM {GridUnit._meta.db_table}
-             WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))
+             WHERE level = 'grid'
+               AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
              ORDER BY code LIMIT 1) hit
       JOIN {GridUnit._meta.db_table} g ON g.id = hit.id
       LEFT JOIN {GridUnit._meta.db_table} n ON n.id = g.parent_id
       LEFT JOIN {GridUnit._meta.db_table} s ON s.id = n.parent_id
       LEFT JOIN {GridUnit._meta.db_table} w ON w.id = s.parent_id
-"""
+""",
+    {"lon": "float8", "lat": "float8"},
+)
 
 _ROLE_LABELS = dict(StaffMember.Role.choices)
 
-# Database connections on which the statement is prepared (planning it cost 3× running it).
-_prepared: weakref.WeakSet = weakref.WeakSet()
-
 
 def _grid_chain(point: Point) -> tuple | None:
-    connection.ensure_connection()
-    raw = connection.connection
-    with connection.cursor() as cursor:
-        if raw not in _prepared:
-            cursor.execute(_GRID_CHAIN_SQL)
-            _prepared.add(raw)
-        cursor.execute("EXECUTE gridmap_locate(%s, %s)", [point.x, point.y])
-        return cursor.fetchone()
+    return _GRID_CHAIN.fetchone({"lon": point.x, "lat": point.y})
 
 
 @dataclass

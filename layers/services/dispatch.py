@@ -4,8 +4,6 @@ which cameras see it, which priority households are near, and which open cases i
 from __future__ import annotations
 
 import datetime as dt
-import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.gis.geos import Point
@@ -14,6 +12,7 @@ from django.utils import timezone
 
 from gridmap.locate import CHAIN, locate
 from gridmap.models import GridUnit, StaffMember
+from gridmap.sql import PreparedStatement
 from layers.models import Building, Camera, Household, Incident
 from layers.services.maplayers import BBox, collection
 
@@ -40,39 +39,6 @@ _HOUSEHOLDS = Household._meta.db_table
 _BUILDINGS = Building._meta.db_table
 _INCIDENTS = Incident._meta.db_table
 _UNITS = GridUnit._meta.db_table
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A statement prepared once per database connection, as gridmap.locate prepares its lookup:
-    planning the camera and household searches (~0.8 ms each) cost more than running them."""
-
-    name: str
-    sql: str  # with %(param)s placeholders
-    types: dict[str, str]  # param → SQL type, in the order of $1, $2, …
-
-    def prepare(self) -> str:
-        sql = self.sql
-        for position, param in enumerate(self.types, 1):
-            sql = sql.replace(f"%({param})s", f"${position}")
-        return f"PREPARE {self.name}({', '.join(self.types.values())}) AS {sql}"
-
-    def fetchone(self, params: dict[str, Any]) -> tuple:
-        connection.ensure_connection()
-        prepared = _prepared_on.setdefault(connection.connection, set())
-        with connection.cursor() as cursor:
-            if self.name not in prepared:
-                cursor.execute(self.prepare())
-                prepared.add(self.name)
-            cursor.execute(
-                f"EXECUTE {self.name}({', '.join(['%s'] * len(self.types))})",
-                [params[param] for param in self.types],
-            )
-            return cursor.fetchone()
-
-
-# Database connection → names of the statements prepared on it.
-_prepared_on: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _degree_box(centre: str, lat: str, radius_m: str) -> str:
@@ -162,7 +128,7 @@ _CAMERAS_SQL = f"""
 NEARBY_CAMERAS_MAX = 50
 
 
-_CAMERA_SEARCH = _Prepared(
+_CAMERA_SEARCH = PreparedStatement(
     "dispatch_cameras",
     _CAMERAS_SQL,
     {"lon": "float8", "lat": "float8", "camera_radius": "float8", "nearby_max": "int"},
@@ -224,11 +190,11 @@ def may_see_personal_data(user: Any) -> bool:
     return user is not None and user.has_perm("layers.change_household")
 
 
-def _households_statement(personal: bool) -> _Prepared:
+def _households_statement(personal: bool) -> PreparedStatement:
     # Without the permission the personal columns are not even selected: they never leave the
     # database, rather than being dropped afterwards.
     fields = Household.PRIVATE_FIELDS if personal else ()
-    return _Prepared(
+    return PreparedStatement(
         "dispatch_households_personal" if personal else "dispatch_households",
         _HOUSEHOLDS_SQL.format(
             private_columns="".join(f", h.{name}" for name in fields),
