@@ -604,6 +604,16 @@ def test_counts_for_a_period(api, world):
     assert [(row["code"], row["total"]) for row in body["units"]] == [(G2, 1)]
 
 
+def test_counts_default_to_the_current_month(api, world):
+    case()  # now
+    case(where=IN_G2, reported_at=timezone.now() - dt.timedelta(days=40))
+    body = api("viewer").get("/api/incidents/counts/").json()
+    assert body["from"] == timezone.localdate().replace(day=1).isoformat()
+    assert [(row["code"], row["total"]) for row in body["units"]] == [(G1, 1)]
+    everything = api("viewer").get("/api/incidents/counts/", {"period": "all"}).json()
+    assert sorted(row["code"] for row in everything["units"]) == [G1, G2]
+
+
 def test_counts_refuse_an_unknown_grouping(api, world):
     response = api("viewer").get("/api/incidents/counts/", {"by": "network"})
     assert response.status_code == 400

@@ -462,6 +462,14 @@ class IncidentCountsView(APIView):
             OpenApiParameter("by", str, enum=cases.COUNT_LEVELS, default="grid"),
             FROM_DATE,
             TO_DATE,
+            OpenApiParameter(
+                "period",
+                str,
+                enum=["month", "all"],
+                default="month",
+                description="无 from/to 时：本月（默认）或全部 / without from/to: this month "
+                "(default) or all time",
+            ),
         ],
         responses={
             200: inline_serializer(
@@ -495,12 +503,19 @@ class IncidentCountsView(APIView):
     )
     def get(self, request: Request) -> Response:
         by = parse_choice(request, "by", cases.COUNT_LEVELS, "grid")
+        period = parse_choice(request, "period", ["month", "all"], "month")
         start, end = _period(request)
+        given = request.query_params.get("from") or request.query_params.get("to")
+        if not given and period == "month":
+            # The current period: this month so far, in the server's time zone.
+            today = timezone.localdate()
+            start = timezone.make_aware(dt.datetime.combine(today.replace(day=1), dt.time()))
         counts = cases.case_counts(by, start, end)
         return Response(
             {
                 "by": by,
-                "from": request.query_params.get("from") or None,
+                "from": request.query_params.get("from")
+                or (start.date().isoformat() if start else None),
                 "to": request.query_params.get("to") or None,
                 **counts,
             }
