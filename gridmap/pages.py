@@ -1,4 +1,5 @@
-"""Map pages: the planner's map at /map/plan/, a folium map whose data the page loads from the API.
+"""Map pages: the planner's map at /map/plan/, a folium map whose data the page loads from the API,
+and what every map page is built with (offline_map, path_with_id, render_map_page).
 
 Every asset is served by the app (static/vendor/): folium's own CDN links are replaced, and the
 map has no basemap unless settings.GRIDMAP_TILE_URL names one.
@@ -6,6 +7,7 @@ map has no basemap unless settings.GRIDMAP_TILE_URL names one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import folium
@@ -39,11 +41,18 @@ def _served(assets: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, static(path)) for name, path in assets]
 
 
-def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
-    """The planner's folium map and the JavaScript names of its layer groups.
+def offline_map(
+    overlays: Sequence[tuple[str, str, bool]],
+    *,
+    tools: Sequence[folium.MacroElement] = (),
+    collapsed: bool = False,
+) -> tuple[folium.Map, dict[str, str]]:
+    """A folium map at the default centre and zoom, on the vendored Leaflet, with the basemap of
+    settings.GRIDMAP_TILE_URL if any; one empty layer group per overlay (key, name, shown at
+    start), then `tools`, then the layer control (`collapsed`: folded into its icon).
 
-    The groups start empty: plan.js fills them from the API by bounding box, so the page stays
-    small however large the grid is. Geoman (the editing library) is loaded only for planners.
+    Returns the map and the JavaScript names of the layer groups by key: the page script fills
+    the groups from the API by bounding box, so the page stays small however large the data is.
     """
     lon, lat = settings.GRIDMAP_DEFAULT_CENTER
     fmap = folium.Map(
@@ -62,6 +71,59 @@ def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
             name=_("底图"),
             max_zoom=20,
         ).add_to(fmap)
+    groups = {}
+    for key, name, show in overlays:
+        group = folium.FeatureGroup(name=name, show=show).add_to(fmap)
+        groups[key] = group.get_name()
+    for tool in tools:
+        tool.add_to(fmap)
+    folium.LayerControl(collapsed=collapsed, position="topright").add_to(fmap)
+    return fmap, groups
+
+
+def path_with_id(url_name: str) -> str:
+    """The path of a URL that takes one id, with `{id}` in its place for the page script."""
+    return reverse(url_name, args=[0]).replace("/0/", "/{id}/")
+
+
+def render_map_page(
+    request: HttpRequest,
+    template: str,
+    fmap: folium.Map,
+    groups: dict[str, str],
+    *,
+    config: dict[str, Any],
+    **context: Any,
+) -> HttpResponse:
+    """A map page: `context`, folium's pieces (map_header, map_html, map_script) and map_config,
+    the page script's configuration: `config` with the JavaScript names of the map and its
+    layer groups and the CSRF token."""
+    root = fmap.get_root()
+    root.render()
+    map_config = {
+        "map": fmap.get_name(),
+        "groups": groups,
+        **config,
+        "csrfToken": get_token(request),
+    }
+    return render(
+        request,
+        template,
+        {
+            "map_header": root.header.render(),
+            "map_html": root.html.render(),
+            "map_script": root.script.render(),
+            "map_config": map_config,
+            **context,
+        },
+    )
+
+
+def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
+    """The planner's folium map and the JavaScript names of its layer groups.
+
+    Geoman (the editing library) is loaded only for planners.
+    """
     overlays = [
         ("network", _("网域"), True),
         ("segment", _("网段"), True),
@@ -71,10 +133,7 @@ def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
         ("cameras", pgettext("map layer", "摄像头"), False),
         ("households", pgettext("map layer", "住户"), False),
     ]
-    groups = {}
-    for key, name, show in overlays:
-        group = folium.FeatureGroup(name=name, show=show).add_to(fmap)
-        groups[key] = group.get_name()
+    tools = []
     if can_edit:
         # Geoman's own toolbar stays hidden: the page's panel offers the four edit operations
         # and drives Geoman itself.
@@ -95,24 +154,19 @@ def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
         )
         geoman.default_js = _served(GEOMAN_JS)
         geoman.default_css = _served(GEOMAN_CSS)
-        geoman.add_to(fmap)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-    return fmap, groups
+        tools.append(geoman)
+    return offline_map(overlays, tools=tools)
 
 
 def _api_paths() -> dict[str, Any]:
     """API paths for plan.js, reversed from their URL names; `{id}` stands for a unit or edit id."""
-
-    def with_id(name: str) -> str:
-        return reverse(name, args=[0]).replace("/0/", "/{id}/")
-
     return {
         "units": reverse("unit-list"),
-        "unit": with_id("unit-detail"),
-        "summary": with_id("unit-summary"),
-        "history": with_id("unit-history"),
-        "edit": {operation: with_id(f"unit-{operation}") for operation in EDIT_OPERATIONS},
-        "undo": with_id("edit-undo"),
+        "unit": path_with_id("unit-detail"),
+        "summary": path_with_id("unit-summary"),
+        "history": path_with_id("unit-history"),
+        "edit": {operation: path_with_id(f"unit-{operation}") for operation in EDIT_OPERATIONS},
+        "undo": path_with_id("edit-undo"),
         "search": reverse("search"),
         "buildings": reverse("layer-buildings"),
         "cameras": reverse("layer-cameras"),
@@ -129,26 +183,17 @@ def plan(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     can_edit = user.has_perm("gridmap.change_gridunit")
     fmap, groups = plan_map(can_edit)
-    root = fmap.get_root()
-    root.render()
-    config = {
-        "map": fmap.get_name(),
-        "groups": groups,
-        "api": _api_paths(),
-        "canEdit": can_edit,
-        "levels": [level for level, _label in GridUnit.Level.choices],
-        "csrfToken": get_token(request),
-    }
-    return render(
+    return render_map_page(
         request,
         "map/plan.html",
-        {
-            "map_header": root.header.render(),
-            "map_html": root.html.render(),
-            "map_script": root.script.render(),
-            "plan_config": config,
-            "can_edit": can_edit,
-            "under_percent": round(100 * (1 - WORKLOAD_TOLERANCE)),
-            "over_percent": round(100 * (1 + WORKLOAD_TOLERANCE)),
+        fmap,
+        groups,
+        config={
+            "api": _api_paths(),
+            "canEdit": can_edit,
+            "levels": [level for level, _label in GridUnit.Level.choices],
         },
+        can_edit=can_edit,
+        under_percent=round(100 * (1 - WORKLOAD_TOLERANCE)),
+        over_percent=round(100 * (1 + WORKLOAD_TOLERANCE)),
     )

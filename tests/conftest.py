@@ -10,6 +10,9 @@ from rest_framework.test import APIClient
 
 from gridmap.models import GridUnit, StaffMember
 
+# The browser for the map pages' tests (tests/browser.py).
+pytest_plugins = ["tests.browser"]
+
 # The world, in WGS84 degrees (x = lon, y = lat); 0.001° ≈ 85 m east–west, 111 m north–south here.
 #
 #   39.002 +-----------+-----------+-----------+

@@ -1,6 +1,6 @@
 """The dispatcher's desk /map/dispatch/: offline, for dispatchers only, and a dispatcher locating
 a report on the map and running its case from 接单受理 to 核查结案 in headless Chromium (Debian's
-chromium, driven by Playwright).
+chromium, driven by Playwright; tests/browser.py).
 
 Screenshots go to tests/artifacts/dispatch-*.png (git-ignored) for a person to look at.
 """
@@ -8,11 +8,7 @@ Screenshots go to tests/artifacts/dispatch-*.png (git-ignored) for a person to l
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -24,39 +20,22 @@ from django.utils import timezone
 from gridmap import coords
 from layers import workflow
 from layers.models import Building, Camera, Household, Incident
+from tests.browser import (
+    URL_RE,
+    MapPage,
+    assert_login_comes_first,
+    assert_offline,
+    embedded_json,
+    logged_in_client,
+    map_page_fixture,
+)
 from tests.conftest import box, user_with_role
-
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a thread
-# with a running loop unless told that this is deliberate.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-VIEWPORT = {"width": 1400, "height": 900}
-URL_RE = re.compile(r"https?://[^\s\"'<>)]+")
-
-
-def logged_in_client(role: str | None, username: str | None = None) -> Client:
-    client = Client()
-    client.force_login(user_with_role(role, username or f"{role}-desk"))
-    return client
-
 
 # --- the page as HTML --------------------------------------------------------------------------
 
 
-def test_anonymous_user_is_sent_to_the_login_page(client, db):
-    response = client.get("/map/dispatch/")
-    assert response.status_code == 302
-    assert response["Location"].startswith(settings.LOGIN_URL)
-    assert "next=/map/dispatch/" in response["Location"]
+def test_anonymous_user_is_sent_to_the_login_page(db):
+    assert_login_comes_first("/map/dispatch/")
 
 
 def test_user_without_the_incident_permission_is_refused(db):
@@ -79,9 +58,7 @@ def test_the_view_permission_alone_opens_the_desk_without_the_case_form(db):
 
 def test_page_names_no_other_host_and_loads_the_vendored_assets(world):
     html = logged_in_client("dispatcher").get("/map/dispatch/").content.decode()
-    assert URL_RE.findall(html) == []
-    for asset in ("leaflet/leaflet.js", "leaflet/leaflet.css", "jquery/jquery.min.js"):
-        assert f"/static/vendor/{asset}" in html
+    assert_offline(html, ("leaflet/leaflet.js", "leaflet/leaflet.css", "jquery/jquery.min.js"))
     assert "/static/layers/dispatch.js" in html
     assert "/static/layers/dispatch.css" in html
     assert "leaflet-geoman" not in html
@@ -89,8 +66,8 @@ def test_page_names_no_other_host_and_loads_the_vendored_assets(world):
 
 
 def test_the_scripts_name_no_other_host():
-    static = Path(settings.BASE_DIR) / "static" / "layers"
-    for name in ("dispatch.js", "dispatch.css"):
+    static = Path(settings.BASE_DIR) / "static"
+    for name in ("layers/dispatch.js", "layers/dispatch.css", "gridmap/mapkit.js"):
         assert URL_RE.findall((static / name).read_text(encoding="utf-8")) == []
 
 
@@ -108,16 +85,9 @@ def test_dispatcher_gets_the_case_form_with_every_category(world):
 def test_the_scripts_strings_come_from_the_template_as_json(world, language):
     client = logged_in_client("dispatcher")
     html = client.get("/map/dispatch/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
-    block = re.search(
-        r'<script type="application/json" id="dispatch-i18n">(.*?)</script>', html, re.S
-    )
-    strings = json.loads(block.group(1))
+    strings = embedded_json(html, "dispatch-i18n")
     assert {"blind_spot", "merge_into", "escalation_node", "confirm", "overdue"} <= set(strings)
-    config = json.loads(
-        re.search(
-            r'<script id="dispatch-config" type="application/json">(.*?)</script>', html
-        ).group(1)
-    )
+    config = embedded_json(html, "dispatch-config")
     # The case actions and what their forms ask for come from the workflow's table.
     assert config["actions"]["extend"]["requires"] == ["hours"]
     assert config["actions"]["cancel"]["needsNote"] is True
@@ -192,82 +162,18 @@ def open_incident(lon: float, lat: float, category: str = "noise") -> Incident:
     return incident
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="playwright is not installed (pip install -r requirements.txt)",
-    )
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium (/usr/bin/chromium) is not installed")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+class Desk(MapPage):
+    """The dispatcher's desk in the browser."""
 
-
-class Desk:
-    """A browser page logged in as one role, recording what a test must not see."""
-
-    def __init__(self, browser, live_server, role: str):
-        self.base = live_server.url
-        client = Client()
-        client.force_login(user_with_role(role, f"{role}-browser"))
-        self.context = browser.new_context(
-            viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai"
-        )
-        self.context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": self.base,
-                }
-            ]
-        )
-        self.page = self.context.new_page()
-        self.foreign_requests: list[str] = []
-        self.errors: list[str] = []
-        own = urlsplit(self.base).netloc
-        self.page.on(
-            "request",
-            lambda r: (
-                None
-                if urlsplit(r.url).netloc == own or r.url.startswith("data:")
-                else self.foreign_requests.append(r.url)
-            ),
-        )
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+    name = "dispatch"
+    viewport = {"width": 1400, "height": 900}
+    context_options = {"timezone_id": "Asia/Shanghai"}
 
     def open(self, path: str = "/map/dispatch/", view: tuple[float, float] | None = None) -> None:
-        """Open the page; `view`: centre the map there (lon, lat) at zoom 17."""
-        self.page.goto(self.base + path)
-        self.page.wait_for_selector("body[data-dispatch-ready]")
-        if view:
-            self.page.evaluate(
-                """([lon, lat]) => {
-                    const cfg = JSON.parse(document.getElementById("dispatch-config").textContent);
-                    window[cfg.map].setView([lat, lon], 17, { animate: false });
-                }""",
-                list(view),
-            )
-        self.page.wait_for_load_state("networkidle")
+        """Open the desk and give its map a moment to settle; `view`: centre the map there
+        (lon, lat) at zoom 17."""
+        super().open(path, view)
         self.page.wait_for_timeout(300)
-
-    def pixel(self, lon: float, lat: float) -> tuple[float, float]:
-        """Where a WGS84 point is on the screen (to click there with the mouse)."""
-        x, y = self.page.evaluate(
-            """([lon, lat]) => {
-                const cfg = JSON.parse(document.getElementById("dispatch-config").textContent);
-                const map = window[cfg.map];
-                const p = map.latLngToContainerPoint([lat, lon]);
-                const r = map.getContainer().getBoundingClientRect();
-                return [r.left + p.x, r.top + p.y];
-            }""",
-            [lon, lat],
-        )
-        return x, y
 
     def located(self, action) -> None:
         """Do `action` and wait until the answer it asked for is shown."""
@@ -302,32 +208,8 @@ class Desk:
             "n => document.querySelectorAll('#desk-timeline li').length > n", arg=before
         )
 
-    def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"dispatch-{name}.png"))
 
-    def assert_clean(self, refused: int | None = None) -> None:
-        """Nothing from another host, no script error; the browser's own console line for an
-        answer the test provoked on purpose (`refused`, e.g. 409) is expected."""
-        assert self.foreign_requests == []
-        expected = f"status of {refused} " if refused else None
-        assert [e for e in self.errors if not (expected and expected in e)] == []
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def desk_as(browser, live_server, transactional_db):
-    desks: list[Desk] = []
-
-    def make(role: str) -> Desk:
-        desks.append(Desk(browser, live_server, role))
-        return desks[-1]
-
-    yield make
-    for desk in desks:
-        desk.close()
+desk_as = map_page_fixture(Desk)
 
 
 @pytest.mark.browser

@@ -1,6 +1,6 @@
 """The planner's map page /map/plan/: offline, the four levels, read-only for viewers, and a
 planner editing on the map (split, a refused reshape, a stale version, undo) in headless Chromium
-(Debian's chromium, driven by Playwright).
+(Debian's chromium, driven by Playwright; tests/browser.py).
 
 Screenshots go to tests/artifacts/plan-*.png (git-ignored) for a person to look at.
 """
@@ -8,39 +8,26 @@ Screenshots go to tests/artifacts/plan-*.png (git-ignored) for a person to look 
 from __future__ import annotations
 
 import json
-import os
-import re
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import shapely
-from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.test import Client
 
 from gridmap import editing
 from gridmap.geometry import to_shapely
 from gridmap.models import GridUnit, StaffMember
 from layers.models import Building, Camera, Household
+from tests.browser import (
+    MapPage,
+    assert_login_comes_first,
+    assert_offline,
+    embedded_json,
+    logged_in_client,
+    map_page_fixture,
+)
 from tests.conftest import G1, box, user_with_role
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a thread
-# with a running loop unless told that this is deliberate.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-VIEWPORT = {"width": 1400, "height": 850}
 SPLIT_X = 98.0007
-URL_RE = re.compile(r"https?://[^\s\"'<>)]+")
 
 
 @pytest.fixture
@@ -63,38 +50,28 @@ def plan_world(world):
     return world
 
 
-def logged_in_client(role: str) -> Client:
-    client = Client()
-    client.force_login(user_with_role(role, f"{role}-page"))
-    return client
-
-
 # --- the page as HTML --------------------------------------------------------------------------
 
 
-def test_anonymous_user_is_sent_to_the_login_page(client, db):
-    response = client.get("/map/plan/")
-    assert response.status_code == 302
-    assert response["Location"].startswith(settings.LOGIN_URL)
-    assert "next=/map/plan/" in response["Location"]
+def test_anonymous_user_is_sent_to_the_login_page(db):
+    assert_login_comes_first("/map/plan/")
 
 
 def test_user_without_a_role_may_not_open_the_map(db):
-    client = Client()
-    client.force_login(user_with_role(None, "nobody"))
-    assert client.get("/map/plan/").status_code == 403
+    assert logged_in_client(None, "nobody").get("/map/plan/").status_code == 403
 
 
 def test_page_names_no_other_host_and_loads_the_vendored_assets(plan_world):
     html = logged_in_client("planner").get("/map/plan/").content.decode()
-    assert URL_RE.findall(html) == []
-    for asset in (
-        "leaflet/leaflet.js",
-        "leaflet/leaflet.css",
-        "jquery/jquery.min.js",
-        "leaflet-geoman/leaflet-geoman.min.js",
-    ):
-        assert f"/static/vendor/{asset}" in html
+    assert_offline(
+        html,
+        (
+            "leaflet/leaflet.js",
+            "leaflet/leaflet.css",
+            "jquery/jquery.min.js",
+            "leaflet-geoman/leaflet-geoman.min.js",
+        ),
+    )
 
 
 def test_planner_gets_the_edit_tools_and_geoman(plan_world):
@@ -116,8 +93,7 @@ def test_viewer_gets_a_read_only_page(plan_world):
 def test_the_scripts_strings_come_from_the_template_as_json(plan_world, language):
     client = logged_in_client("planner")
     html = client.get("/map/plan/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
-    block = re.search(r'<script type="application/json" id="plan-i18n">(.*?)</script>', html, re.S)
-    strings = json.loads(block.group(1))
+    strings = embedded_json(html, "plan-i18n")
     assert {"commit", "cancel", "preview", "tool_split", "flag_over"} <= strings.keys()
     if language == "zh-hans":
         assert strings["commit"] == "确认提交"
@@ -138,56 +114,11 @@ def test_no_basemap_unless_one_is_configured(plan_world, settings):
 # --- the page in a browser ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="playwright is not installed (pip install -r requirements.txt)",
-    )
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium (/usr/bin/chromium) is not installed")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+class PlanPage(MapPage):
+    """The planner's map in the browser."""
 
-
-class BrowserSession:
-    """A browser page logged in as one role, recording what a test must not see."""
-
-    def __init__(self, browser, live_server, role: str):
-        self.base = live_server.url
-        client = Client()
-        client.force_login(user_with_role(role, f"{role}-browser"))
-        self.context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
-        self.context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": self.base,
-                }
-            ]
-        )
-        self.page = self.context.new_page()
-        self.foreign_requests: list[str] = []
-        self.errors: list[str] = []
-        own = urlsplit(self.base).netloc
-        self.page.on(
-            "request",
-            lambda r: (
-                None
-                if urlsplit(r.url).netloc == own or r.url.startswith("data:")
-                else self.foreign_requests.append(r.url)
-            ),
-        )
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def open(self, path: str) -> None:
-        self.page.goto(self.base + path)
-        self.page.wait_for_selector("body[data-plan-ready]")
-        self.page.wait_for_load_state("networkidle")
+    name = "plan"
+    viewport = {"width": 1400, "height": 850}
 
     def layer_counts(self) -> dict[str, int]:
         return self.page.evaluate(
@@ -200,24 +131,6 @@ class BrowserSession:
                 return counts;
             }"""
         )
-
-    def pixel(self, lon: float, lat: float) -> tuple[float, float]:
-        """Where a WGS84 point is on the screen (to click there with the mouse)."""
-        x, y = self.page.evaluate(
-            """([lon, lat]) => {
-                const cfg = JSON.parse(document.getElementById("plan-config").textContent);
-                const map = window[cfg.map];
-                const p = map.latLngToContainerPoint([lat, lon]);
-                const r = map.getContainer().getBoundingClientRect();
-                return [r.left + p.x, r.top + p.y];
-            }""",
-            [lon, lat],
-        )
-        return x, y
-
-    def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"plan-{name}.png"))
 
     def draw(self, *points: tuple[float, float], close: bool = False) -> None:
         """Click the points (lon, lat) on the map; a line ends with a second click on its last
@@ -256,28 +169,8 @@ class BrowserSession:
             unit_id,
         )
 
-    def assert_clean(self, refused: int | None = None) -> None:
-        """Nothing from another host, no script error; the browser's own console line for an
-        answer the test provoked on purpose (`refused`, e.g. 409) is expected."""
-        assert self.foreign_requests == []
-        expected = f"status of {refused} " if refused else None
-        assert [e for e in self.errors if not (expected and expected in e)] == []
 
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def session_as(browser, live_server, transactional_db):
-    sessions: list[BrowserSession] = []
-
-    def make(role: str) -> BrowserSession:
-        sessions.append(BrowserSession(browser, live_server, role))
-        return sessions[-1]
-
-    yield make
-    for session in sessions:
-        session.close()
+session_as = map_page_fixture(PlanPage)
 
 
 @pytest.mark.browser
@@ -334,9 +227,7 @@ def test_planner_splits_a_grid_on_the_map_and_commits(plan_world, session_as):
     page = planner.page
     page.wait_for_selector("#plan-summary table")
     # One step out, so that a line from above G1 to below it fits on the screen.
-    page.click(".leaflet-control-zoom-out")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(400)
+    planner.zoom_out()
 
     page.click("#plan-tools button[data-tool=split]")
     # West of the building in G1, whose 12 households change grid with it.
@@ -405,9 +296,7 @@ def test_a_refused_edit_shows_the_reason_and_marks_where_on_the_map(plan_world, 
     planner.open(f"/map/plan/?unit={g1.id}")
     page = planner.page
     page.wait_for_selector("#plan-summary table")
-    page.click(".leaflet-control-zoom-out")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(400)
+    planner.zoom_out()
 
     page.click("#plan-tools button[data-tool=reshape]")
     # Drag G1's north-west corner north, out of the community (网节) it must stay in.
@@ -445,9 +334,7 @@ def test_a_unit_changed_by_someone_else_is_reported_and_can_be_reloaded(plan_wor
         note="",
         preview=False,
     )
-    page.click(".leaflet-control-zoom-out")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(400)
+    planner.zoom_out()
 
     page.click("#plan-tools button[data-tool=split]")
     planner.draw((SPLIT_X, 39.0023), (SPLIT_X, 38.9997))
@@ -482,7 +369,7 @@ def camera_at(lon: float, lat: float) -> Camera:
     )
 
 
-def open_for_editing(planner: BrowserSession, unit: GridUnit, tool: str) -> None:
+def open_for_editing(planner: PlanPage, unit: GridUnit, tool: str) -> None:
     planner.open(f"/map/plan/?unit={unit.id}")
     planner.page.wait_for_selector("#plan-summary table")
     planner.zoom_out()
@@ -491,6 +378,15 @@ def open_for_editing(planner: BrowserSession, unit: GridUnit, tool: str) -> None
 
 def preview_rows(page, table: str) -> list[str]:
     return page.locator(f"#plan-preview table.{table} tbody tr").all_inner_texts()
+
+
+def assert_preview_changes(page, *changes: tuple[GridUnit, str]) -> None:
+    """The preview, once shown, lists exactly these units, each with its change (修改, 删除)."""
+    page.wait_for_selector("#plan-preview")
+    units = preview_rows(page, "changes")
+    assert len(units) == len(changes)
+    for unit, change in changes:
+        assert any(unit.code in row and change in row for row in units)
 
 
 def assert_preview_moves_camera(page, source: GridUnit, receiver: GridUnit) -> None:
@@ -507,13 +403,13 @@ def assert_preview_moves_camera(page, source: GridUnit, receiver: GridUnit) -> N
     assert page.locator(".leaflet-gm-preview-pane path").count() >= 1
 
 
-def preview_screenshot(planner: BrowserSession, flow: str) -> None:
+def preview_screenshot(planner: PlanPage, flow: str) -> None:
     # The mouse off the map, so that a unit's hover tooltip does not cover the preview.
     planner.page.mouse.move(1, 1, steps=5)
     planner.screenshot(f"{flow}-preview")
 
 
-def assert_reloaded(planner: BrowserSession, unit: GridUnit, operation: str, grids: int) -> None:
+def assert_reloaded(planner: PlanPage, unit: GridUnit, operation: str, grids: int) -> None:
     """The page opened afresh shows the unit's new version, its history and the new grids."""
     page = planner.page
     planner.open(f"/map/plan/?unit={unit.id}")
@@ -536,11 +432,7 @@ def test_planner_reshapes_a_grid_and_the_neighbour_follows(plan_world, session_a
     # Geoman's vertex marker of the corner, dragged; it snaps onto the community's edge.
     planner.drag(SHARED_CORNER, RESHAPED_CORNER)
     page.click("#plan-edit button.primary")
-    page.wait_for_selector("#plan-preview")
-    units = preview_rows(page, "changes")
-    assert len(units) == 2
-    assert any(g1.code in row and "修改" in row for row in units)
-    assert any(g2.code in row and "修改" in row for row in units)  # the neighbour follows
+    assert_preview_changes(page, (g1, "修改"), (g2, "修改"))  # the neighbour follows
     assert_preview_moves_camera(page, g2, g1)
     # Nothing written yet.
     assert {u.version for u in GridUnit.objects.filter(pk__in=[g1.pk, g2.pk])} == {1}
@@ -579,11 +471,7 @@ def test_planner_merges_a_neighbour_into_a_grid(plan_world, session_as):
     page = planner.page
 
     page.mouse.click(*planner.pixel(98.0022, 39.0018))  # on G2
-    page.wait_for_selector("#plan-preview")
-    units = preview_rows(page, "changes")
-    assert len(units) == 2
-    assert any(g1.code in row and "修改" in row for row in units)
-    assert any(g2.code in row and "删除" in row for row in units)
+    assert_preview_changes(page, (g1, "修改"), (g2, "删除"))
     assert_preview_moves_camera(page, g2, g1)
     staff = page.locator("#plan-preview ul.staff-moved").inner_text()
     assert f"1 名人员从 {g2.code} 调到 {g1.code}" in staff
@@ -623,11 +511,7 @@ def test_planner_transfers_an_area_from_the_neighbour(plan_world, session_as):
     page = planner.page
 
     planner.draw(*TRANSFER_AREA, close=True)
-    page.wait_for_selector("#plan-preview")
-    units = preview_rows(page, "changes")
-    assert len(units) == 2
-    assert any(g1.code in row and "修改" in row for row in units)
-    assert any(g2.code in row and "修改" in row for row in units)
+    assert_preview_changes(page, (g1, "修改"), (g2, "修改"))
     assert_preview_moves_camera(page, g2, g1)
     assert GridUnit.objects.get(pk=g2.pk).version == 1  # nothing written
     preview_screenshot(planner, "transfer")

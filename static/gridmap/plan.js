@@ -1,14 +1,14 @@
 /* The planner's map (/map/plan/): fills the folium map's layer groups from the API, shows the
    selected unit in the side panel, and drives the boundary edit operations (docs/editing.md)
-   with Geoman: preview first, then commit. Strings come translated from the page (#plan-i18n). */
+   with Geoman: preview first, then commit. Strings come translated from the page (#plan-i18n);
+   what it shares with the other map pages is in mapkit.js (GridMapKit). */
 (function () {
   "use strict";
 
-  const cfg = JSON.parse(document.getElementById("plan-config").textContent);
-  const T = JSON.parse(document.getElementById("plan-i18n").textContent);
-  const map = window[cfg.map];
-  const groups = {};
-  Object.keys(cfg.groups).forEach(function (key) { groups[key] = window[cfg.groups[key]]; });
+  const kit = window.GridMapKit;
+  const { h, fill, num, when, apiPath, withQuery, listOf } = kit;
+  const { cfg, t, map, groups } = kit.page("plan");
+  const { request, fetchAll } = kit.client({ t: t, csrfToken: cfg.csrfToken });
   const LEVELS = cfg.levels; // coarse to fine: network, segment, node, grid
 
   // Units of a level are fetched only from this zoom on (bbox queries stay small).
@@ -28,111 +28,9 @@
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  function t(key, params) {
-    let text = T[key] || key;
-    Object.keys(params || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(params[name]));
-    });
-    return text;
-  }
-
-  /* h("tr", {class: "x"}, [h("td", {}, "text")]): elements built without innerHTML, so that
-     names and notes from the database can never become markup. */
-  function h(tag, attrs, children) {
-    const el = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      const value = attrs[name];
-      if (value === null || value === undefined || value === false) return;
-      if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-      else if (name === "hidden" || name === "disabled") el[name] = Boolean(value);
-      else el.setAttribute(name, value === true ? "" : value);
-    });
-    [].concat(children === undefined ? [] : children).forEach(function (child) {
-      if (child === null || child === undefined || child === false) return;
-      el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-    });
-    return el;
-  }
-
-  function fill(el, children) {
-    el.replaceChildren();
-    [].concat(children).forEach(function (child) {
-      if (child) el.appendChild(child instanceof Node ? child : document.createTextNode(child));
-    });
-    return el;
-  }
-
-  function num(value) {
-    return value === null || value === undefined ? "–" : Number(value).toLocaleString(document.documentElement.lang);
-  }
-
   function area(m2) {
     if (m2 === null || m2 === undefined) return "–";
     return m2 >= 10000 ? t("area_ha", { n: (m2 / 10000).toFixed(2) }) : t("area_m2", { n: Math.round(m2) });
-  }
-
-  function when(iso) {
-    if (!iso) return "–";
-    const d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString(document.documentElement.lang, { hour12: false });
-  }
-
-  function api(path, params) {
-    return path.replace("{id}", params.id);
-  }
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : cfg.csrfToken;
-  }
-
-  class ApiFailure extends Error {
-    constructor(status, body) {
-      super((body && body.detail) || t("request_failed", { status: status }));
-      this.status = status;
-      this.body = body || {};
-    }
-  }
-
-  async function request(url, options) {
-    // Versions guard every edit: a unit must never come from the browser's cache.
-    const opts = Object.assign({ credentials: "same-origin", cache: "no-store", headers: {} }, options || {});
-    opts.headers = Object.assign({ Accept: "application/json" }, opts.headers);
-    if (opts.json !== undefined) {
-      opts.method = opts.method || "POST";
-      opts.headers["Content-Type"] = "application/json";
-      opts.headers["X-CSRFToken"] = csrfToken();
-      opts.body = JSON.stringify(opts.json);
-      delete opts.json;
-    }
-    let response;
-    try {
-      response = await fetch(url, opts);
-    } catch (err) {
-      if (err.name === "AbortError") throw err;
-      throw new ApiFailure(0, { error: "network", detail: t("network_error") });
-    }
-    let body = null;
-    try { body = await response.json(); } catch (err) { body = null; }
-    if (!response.ok) throw new ApiFailure(response.status, body);
-    return body;
-  }
-
-  function withQuery(url, params) {
-    const query = new URLSearchParams();
-    Object.keys(params).forEach(function (k) {
-      if (params[k] !== null && params[k] !== undefined) query.set(k, params[k]);
-    });
-    return url + (url.includes("?") ? "&" : "?") + query.toString();
-  }
-
-  function viewBbox() {
-    const b = map.getBounds().pad(0.1);
-    const clamp = function (v, lo, hi) { return Math.min(hi, Math.max(lo, v)); };
-    return [
-      clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
-      clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90),
-    ].map(function (v) { return v.toFixed(6); }).join(",");
   }
 
   // DRF-gis puts a unit's id on the feature, not among its properties; the page wants it there.
@@ -141,23 +39,14 @@
     return feature;
   }
 
-  function listOf(body, key) {
-    if (Array.isArray(body)) return body;
-    if (!body) return [];
-    return body[key] || body.results || body.features || [];
-  }
-
   // ---- panes: coarse levels below fine ones, what is being edited above all ------------------
 
-  [["gm-network", 401], ["gm-segment", 402], ["gm-node", 403], ["gm-grid", 404],
-   ["gm-buildings", 410], ["gm-points", 420], ["gm-selection", 430], ["gm-history", 435],
-   ["gm-preview", 440], ["gm-edit", 445], ["gm-where", 450]].forEach(function (pane) {
-    map.createPane(pane[0]).style.zIndex = pane[1];
-  });
   // The selection outline and previews must not swallow the clicks meant for the units below.
-  ["gm-selection", "gm-history", "gm-preview", "gm-where"].forEach(function (pane) {
-    map.getPane(pane).style.pointerEvents = "none";
-  });
+  kit.createPanes(map, [
+    ["gm-network", 401], ["gm-segment", 402], ["gm-node", 403], ["gm-grid", 404],
+    ["gm-buildings", 410], ["gm-points", 420], ["gm-selection", 430], ["gm-history", 435],
+    ["gm-preview", 440], ["gm-edit", 445], ["gm-where", 450],
+  ], ["gm-selection", "gm-history", "gm-preview", "gm-where"]);
   const selectionLayer = L.featureGroup().addTo(map);
   const historyLayer = L.featureGroup().addTo(map);
   const previewLayer = L.featureGroup().addTo(map);
@@ -174,7 +63,6 @@
     reshaping: null,    // the editable copy of the selected unit's outline (reshape)
     mode: null,         // null | "reshape" | "split" | "merge" | "transfer" | "restore" | "undo"
     pending: null,      // {operation, unitId, url, body, versions} of the preview shown
-    requests: {},       // layer key → AbortController of the fetch under way
   };
   LEVELS.forEach(function (level) { state.units[level] = {}; });
 
@@ -186,11 +74,7 @@
     status: document.getElementById("plan-status"),
   };
 
-  function status(text, kind) {
-    fill(panel.status, text ? [text] : []);
-    panel.status.className = "plan-status" + (kind ? " " + kind : "");
-    panel.status.hidden = !text;
-  }
+  const status = kit.statusLine(panel.status);
 
   // ---- units of the four levels --------------------------------------------------------------
 
@@ -215,20 +99,6 @@
     };
   }
 
-  async function fetchAllPages(url, key) {
-    if (state.requests[key]) state.requests[key].abort();
-    const controller = new AbortController();
-    state.requests[key] = controller;
-    let features = [];
-    let next = url;
-    while (next) {
-      const body = await request(next, { signal: controller.signal });
-      features = features.concat(listOf(body, "features"));
-      next = body && body.next ? body.next : null;
-    }
-    return features;
-  }
-
   async function loadLevel(level) {
     const group = groups[level];
     if (!map.hasLayer(group) || map.getZoom() < LEVEL_MIN_ZOOM[level]) {
@@ -238,8 +108,8 @@
     }
     let features;
     try {
-      features = await fetchAllPages(
-        withQuery(cfg.api.units, { level: level, bbox: viewBbox(), page_size: 5000 }), level);
+      features = (await fetchAll(
+        withQuery(cfg.api.units, { level: level, bbox: kit.viewBbox(map), page_size: 5000 }), level)).features;
     } catch (err) {
       if (err.name !== "AbortError") status(err.message, "error");
       return;
@@ -269,7 +139,7 @@
   async function loadGridLoad() {
     let rows;
     try {
-      rows = listOf(await request(withQuery(cfg.api.load, { level: "grid", bbox: viewBbox() })), "units");
+      rows = listOf(await request(withQuery(cfg.api.load, { level: "grid", bbox: kit.viewBbox(map) })), "units");
     } catch (err) {
       return;
     }
@@ -312,7 +182,7 @@
           const candidate = L.latLng(
             b.getSouth() + (b.getNorth() - b.getSouth()) * i / 10,
             b.getWest() + (b.getEast() - b.getWest()) * j / 10);
-          if (!ringsContain(best.rings, candidate)) continue;
+          if (!kit.ringsContain(best.rings, candidate)) continue;
           const dist = distanceToRings(best.rings, candidate, kx);
           if (dist > bestDist) { bestDist = dist; at = candidate; }
         }
@@ -321,19 +191,6 @@
     layer._labelAt = at;
     layer._labelVersion = version;
     return at;
-  }
-
-  function ringsContain(rings, latlng) {
-    let count = 0;
-    rings.forEach(function (ring) {
-      for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-        const a = ring[i];
-        const b = ring[j];
-        if ((a.lat > latlng.lat) !== (b.lat > latlng.lat) &&
-            latlng.lng < (b.lng - a.lng) * (latlng.lat - a.lat) / (b.lat - a.lat) + a.lng) count++;
-      }
-    });
-    return count % 2 === 1;
   }
 
   function distanceToRings(rings, p, kx) {
@@ -371,7 +228,7 @@
       if (!candidates.length) continue;
       const widths = candidates.map(function (c) { return c.width; }).sort(function (a, b) { return a - b; });
       if (widths[Math.floor(widths.length / 2)] < LABEL_MIN_PX) continue;
-      const placed = [];
+      const take = kit.labelRoom();
       candidates.sort(function (a, b) { return b.width - a.width; }).forEach(function (c) {
         if (c.width < LABEL_MIN_PX) return;
         const p = c.layer.feature.properties;
@@ -379,8 +236,7 @@
         const pt = map.latLngToContainerPoint(at);
         const half = Math.max(p.name.length * 6.5, p.code.length * 3.3) + 6;
         const box = [pt.x - half, pt.y - 16, pt.x + half, pt.y + 16];
-        if (placed.some(function (o) { return box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3]; })) return;
-        placed.push(box);
+        if (!take(box)) return;
         labelLayer.addLayer(L.tooltip({
           permanent: true, direction: "center", interactive: false,
           className: "unit-label unit-label-" + level,
@@ -410,7 +266,7 @@
 
   const POINT_LAYERS = {
     buildings: {
-      url: function () { return withQuery(cfg.api.buildings, { bbox: viewBbox() }); },
+      url: function () { return withQuery(cfg.api.buildings, { bbox: kit.viewBbox(map) }); },
       layer: function (features) {
         return L.geoJSON(features, {
           pane: "gm-buildings",
@@ -429,7 +285,7 @@
       },
     },
     cameras: {
-      url: function () { return withQuery(cfg.api.cameras, { bbox: viewBbox() }); },
+      url: function () { return withQuery(cfg.api.cameras, { bbox: kit.viewBbox(map) }); },
       layer: function (features) {
         return L.geoJSON(features, {
           pointToLayer: function (feature, latlng) {
@@ -453,7 +309,7 @@
     households: {
       url: function () {
         const group = map.getZoom() >= HOUSEHOLDS_BY_BUILDING_ZOOM ? "building" : "grid";
-        return withQuery(cfg.api.households, { bbox: viewBbox(), group: group });
+        return withQuery(cfg.api.households, { bbox: kit.viewBbox(map), group: group });
       },
       layer: function (features) {
         return L.geoJSON(features, {
@@ -492,7 +348,7 @@
     }
     let features;
     try {
-      features = await fetchAllPages(POINT_LAYERS[key].url(), key);
+      features = (await fetchAll(POINT_LAYERS[key].url(), key)).features;
     } catch (err) {
       if (err.name !== "AbortError") status(err.message, "error");
       return;
@@ -526,7 +382,7 @@
   async function selectUnit(id, options) {
     let feature;
     try {
-      feature = unitFeature(await request(api(cfg.api.unit, { id: id })));
+      feature = unitFeature(await request(apiPath(cfg.api.unit, id)));
     } catch (err) {
       status(err.message, "error");
       return;
@@ -560,7 +416,7 @@
     const box = document.getElementById("plan-summary");
     let s;
     try {
-      s = await request(api(cfg.api.summary, { id: feature.properties.id }));
+      s = await request(apiPath(cfg.api.summary, feature.properties.id));
     } catch (err) {
       fill(box, h("p", { class: "error" }, err.message));
       return;
@@ -612,7 +468,7 @@
     fill(panel.history, [h("h3", {}, t("history")), h("p", { class: "muted" }, t("loading"))]);
     let versions;
     try {
-      versions = listOf(await request(api(cfg.api.history, { id: id })), "versions");
+      versions = listOf(await request(apiPath(cfg.api.history, id)), "versions");
     } catch (err) {
       fill(panel.history, [h("h3", {}, t("history")), h("p", { class: "muted" }, err.message)]);
       return;
@@ -812,7 +668,7 @@
       let rings = polygon.getLatLngs();
       if (!Array.isArray(rings[0])) rings = [rings];
       if (!Array.isArray(rings[0][0])) rings = [rings];
-      rings.forEach(function (polygonRings) { if (ringsContain(polygonRings, latlng)) inside = true; });
+      rings.forEach(function (polygonRings) { if (kit.ringsContain(polygonRings, latlng)) inside = true; });
     });
     return inside;
   }
@@ -848,13 +704,13 @@
     clearEdit();
     state.mode = "undo";
     updateTools();
-    preview("undo", {}, api(cfg.api.undo, { id: editId }));
+    preview("undo", {}, apiPath(cfg.api.undo, editId));
   }
 
   // An edit of the selected unit, or `url` for one that is not addressed by the unit (undo).
   async function preview(operation, body, url) {
     const unitId = state.selected.properties.id;
-    url = url || api(cfg.api.edit[operation], { id: unitId });
+    url = url || apiPath(cfg.api.edit[operation], unitId);
     whereLayer.clearLayers();
     editPanel(t("tool_" + operation), [h("p", { class: "muted" }, t("previewing"))]);
     let answer;
@@ -1090,7 +946,7 @@
       templineStyle: { color: "#d81b60", weight: 3 },
       hintlineStyle: { color: "#d81b60", dashArray: [5, 5] },
     });
-    map.pm.setLang(document.documentElement.lang.toLowerCase().startsWith("zh") ? "zh" : "en");
+    map.pm.setLang(kit.chinese ? "zh" : "en");
     map.on("pm:create", onDrawn);
     panel.tools.querySelectorAll("button[data-tool]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -1106,32 +962,12 @@
 
   // ---- legend, events, start -----------------------------------------------------------------
 
-  function initLegend() {
-    const template = document.getElementById("plan-legend");
-    const legend = L.control({ position: "bottomleft" });
-    legend.onAdd = function () {
-      const div = L.DomUtil.create("div", "plan-legend leaflet-bar");
-      div.appendChild(template.content.cloneNode(true));
-      L.DomEvent.disableClickPropagation(div);
-      return div;
-    };
-    legend.addTo(map);
-  }
-
-  let moveTimer = null;
-  function onMoveEnd() {
-    clearTimeout(moveTimer);
-    moveTimer = setTimeout(function () {
-      reloadUnits();
-      reloadPoints();
-    }, 150);
-  }
-
-  map.on("moveend", onMoveEnd);
+  kit.afterMove(map, function () {
+    reloadUnits();
+    reloadPoints();
+  });
   map.on("zoomstart", function () { labelLayer.clearLayers(); });
-  map.on("overlayadd overlayremove", function (e) {
-    const key = Object.keys(groups).find(function (k) { return groups[k] === e.layer; });
-    if (!key) return;
+  kit.onOverlayToggle(map, groups, function (key) {
     if (LEVELS.includes(key)) loadLevel(key);
     else loadPoints(key);
   });
@@ -1143,7 +979,7 @@
     else status(t("merge_pick_sibling"), "error");
   });
 
-  initLegend();
+  kit.addLegend(map, "plan-legend", "plan-legend");
   initSearch();
   initTools();
   const startUnit = new URL(window.location.href).searchParams.get("unit");

@@ -1,19 +1,16 @@
 /* The dispatcher's desk (/map/dispatch/, docs/dispatch.md): place a report on the map, by
    coordinates in any of the four CRS or by address; show at once whose grid it is, who goes,
    which cameras see the spot and who nearby needs help first; then open the case and move it
-   through its workflow. Strings come translated from the page (#dispatch-i18n). */
+   through its workflow. Strings come translated from the page (#dispatch-i18n); what it shares
+   with the other map pages is in gridmap/mapkit.js (GridMapKit). */
 (function () {
   "use strict";
 
-  const cfg = JSON.parse(document.getElementById("dispatch-config").textContent);
-  const T = JSON.parse(document.getElementById("dispatch-i18n").textContent);
-  const map = window[cfg.map];
-  const groups = {};
-  Object.keys(cfg.groups).forEach(function (key) { groups[key] = window[cfg.groups[key]]; });
+  const kit = window.GridMapKit;
+  const { h, fill, num, when, apiPath, withQuery, listOf } = kit;
+  const { cfg, t, map, groups } = kit.page("dispatch");
   const CATEGORY = Object.fromEntries(cfg.categories);
   const STATUS = Object.fromEntries(cfg.statuses);
-  const LANG = document.documentElement.lang || "zh-hans";
-  const CHINESE = LANG.toLowerCase().startsWith("zh");
 
   // Layers loaded by bounding box are fetched only from these zooms on, so requests stay small.
   const MIN_ZOOM = { grid: 13, buildings: 16, sectors: 16, incidents: 12 };
@@ -33,53 +30,8 @@
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  function t(key, params) {
-    let text = T[key] || key;
-    Object.keys(params || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(params[name]));
-    });
-    return text;
-  }
-
-  /* h("tr", {class: "x"}, [h("td", {}, "text")]): elements built without innerHTML, so that
-     names and notes from the database can never become markup. */
-  function h(tag, attrs, children) {
-    const el = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      const value = attrs[name];
-      if (value === null || value === undefined || value === false) return;
-      if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-      else if (name === "hidden" || name === "disabled" || name === "required") el[name] = Boolean(value);
-      else el.setAttribute(name, value === true ? "" : value);
-    });
-    [].concat(children === undefined ? [] : children).forEach(function (child) {
-      if (child === null || child === undefined || child === false) return;
-      el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-    });
-    return el;
-  }
-
-  function fill(el, children) {
-    el.replaceChildren();
-    [].concat(children).forEach(function (child) {
-      if (child) el.appendChild(child instanceof Node ? child : document.createTextNode(child));
-    });
-    return el;
-  }
-
-  function num(value, digits) {
-    if (value === null || value === undefined) return "–";
-    return Number(value).toLocaleString(LANG, { maximumFractionDigits: digits || 0 });
-  }
-
   function metres(value) {
     return value === null || value === undefined ? "–" : t("metres", { n: num(value) });
-  }
-
-  function when(iso) {
-    if (!iso) return "–";
-    const d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString(LANG, { hour12: false });
   }
 
   // The API's messages are "中文 / English": the side of the page's language.
@@ -87,97 +39,10 @@
     if (!text) return "";
     const at = String(text).indexOf(" / ");
     if (at < 0) return String(text);
-    return CHINESE ? text.slice(0, at) : text.slice(at + 3);
+    return kit.chinese ? text.slice(0, at) : text.slice(at + 3);
   }
 
-  function api(path, id) {
-    return path.replace("{id}", id);
-  }
-
-  function withQuery(url, params) {
-    const query = new URLSearchParams();
-    Object.keys(params).forEach(function (k) {
-      if (params[k] !== null && params[k] !== undefined && params[k] !== "") query.set(k, params[k]);
-    });
-    const text = query.toString();
-    return text ? url + (url.includes("?") ? "&" : "?") + text : url;
-  }
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : cfg.csrfToken;
-  }
-
-  class ApiFailure extends Error {
-    constructor(status, body) {
-      super(bilingual(body && body.detail) || t("request_failed", { status: status }));
-      this.status = status;
-      this.body = body || {};
-    }
-  }
-
-  /* fetch as JSON; `json` sends a JSON body, `form` a FormData (for a photo). */
-  async function request(url, options) {
-    const opts = Object.assign({ credentials: "same-origin", cache: "no-store", headers: {} }, options || {});
-    opts.headers = Object.assign({ Accept: "application/json" }, opts.headers);
-    if (opts.json !== undefined || opts.form !== undefined) {
-      opts.method = opts.method || "POST";
-      opts.headers["X-CSRFToken"] = csrfToken();
-      if (opts.json !== undefined) {
-        opts.headers["Content-Type"] = "application/json";
-        opts.body = JSON.stringify(opts.json);
-      } else {
-        opts.body = opts.form;
-      }
-      delete opts.json;
-      delete opts.form;
-    }
-    let response;
-    try {
-      response = await fetch(url, opts);
-    } catch (err) {
-      if (err.name === "AbortError") throw err;
-      throw new ApiFailure(0, { error: "network", detail: t("network_error") });
-    }
-    let body = null;
-    try { body = await response.json(); } catch (err) { body = null; }
-    if (!response.ok) throw new ApiFailure(response.status, body);
-    return body;
-  }
-
-  function listOf(body, key) {
-    if (Array.isArray(body)) return body;
-    if (!body) return [];
-    return body[key] || body.results || body.features || [];
-  }
-
-  // Pages of a (possibly paginated) GeoJSON list; a newer call for the same key aborts this one.
-  // `truncated`: the server left features out (a map layer is capped).
-  const running = {};
-  async function fetchAll(url, key) {
-    if (running[key]) running[key].abort();
-    const controller = new AbortController();
-    running[key] = controller;
-    let features = [];
-    let truncated = false;
-    let next = url;
-    while (next) {
-      const body = await request(next, { signal: controller.signal });
-      features = features.concat(listOf(body, "features"));
-      truncated = truncated || Boolean(body && body.truncated);
-      next = body && body.next ? body.next : null;
-    }
-    return { features: features, truncated: truncated };
-  }
-
-  function viewBbox() {
-    const b = map.getBounds().pad(0.1);
-    const clamp = function (v, lo, hi) { return Math.min(hi, Math.max(lo, v)); };
-    return [
-      clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
-      clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90),
-    ].map(function (v) { return v.toFixed(6); }).join(",");
-  }
+  const { request, fetchAll } = kit.client({ t: t, csrfToken: cfg.csrfToken, detail: bilingual });
 
   function tel(phone) {
     if (!phone) return h("span", { class: "muted" }, t("no_phone"));
@@ -213,13 +78,11 @@
 
   // ---- panes and state -----------------------------------------------------------------------
 
-  [["dk-grid", 401], ["dk-buildings", 405], ["dk-sectors", 410], ["dk-located", 412],
-   ["dk-answer", 415], ["dk-incidents", 420], ["dk-households", 425], ["dk-point", 430]
-  ].forEach(function (pane) { map.createPane(pane[0]).style.zIndex = pane[1]; });
   // Outlines and sectors show where things are; clicks go through them to place the point.
-  ["dk-grid", "dk-buildings", "dk-located"].forEach(function (pane) {
-    map.getPane(pane).style.pointerEvents = "none";
-  });
+  kit.createPanes(map, [
+    ["dk-grid", 401], ["dk-buildings", 405], ["dk-sectors", 410], ["dk-located", 412],
+    ["dk-answer", 415], ["dk-incidents", 420], ["dk-households", 425], ["dk-point", 430],
+  ], ["dk-grid", "dk-buildings", "dk-located"]);
   const answerLayer = L.featureGroup().addTo(map);
   const gridLabels = L.layerGroup().addTo(map);
 
@@ -244,11 +107,7 @@
     results: document.getElementById("desk-search-results"),
   };
 
-  function status(text, kind) {
-    fill(el.status, text ? [text] : []);
-    el.status.className = "desk-status" + (kind ? " " + kind : "");
-    el.status.hidden = !text;
-  }
+  const status = kit.statusLine(el.status);
 
   // ---- tabs ----------------------------------------------------------------------------------
 
@@ -418,7 +277,7 @@
     const grid = answer.units && answer.units.grid;
     if (grid) {
       try {
-        const feature = await request(api(cfg.api.unit, grid.id));
+        const feature = await request(apiPath(cfg.api.unit, grid.id));
         if (state.answer !== answer) return;
         answerLayer.addLayer(L.geoJSON(feature, {
           pane: "dk-located", interactive: false,
@@ -590,7 +449,7 @@
     const description = el.open.querySelector("textarea[name=description]");
     let merged;
     try {
-      merged = await request(api(cfg.api.reports, id), { json: { note: description.value.trim() } });
+      merged = await request(apiPath(cfg.api.reports, id), { json: { note: description.value.trim() } });
     } catch (err) {
       status(err.message, "error");
       return;
@@ -640,7 +499,7 @@
   async function openCase(id) {
     let incident;
     try {
-      incident = await request(api(cfg.api.incident, id));
+      incident = await request(apiPath(cfg.api.incident, id));
     } catch (err) {
       status(err.message, "error");
       return;
@@ -756,7 +615,7 @@
     if (form.hours) body.hours = Number(form.hours.value);
     if (form.department && form.department.value.trim()) body.department = form.department.value.trim();
     if (form.rating) body.rating = Number(form.rating.value);
-    const url = api(escalating ? cfg.api.escalate : cfg.api.transition, c.id);
+    const url = apiPath(escalating ? cfg.api.escalate : cfg.api.transition, c.id);
     const photo = form.photo.files[0];
     let options = { json: body };
     if (photo) {
@@ -823,24 +682,14 @@
   // Whether a (multi)polygon covers the point: even-odd over all rings, so holes count.
   function covers(geometry, latlng) {
     const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
-    let inside = false;
-    polygons.forEach(function (rings) {
-      rings.forEach(function (ring) {
-        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-          const [xi, yi] = ring[i];
-          const [xj, yj] = ring[j];
-          if ((yi > latlng.lat) !== (yj > latlng.lat) &&
-              latlng.lng < (xj - xi) * (latlng.lat - yi) / (yj - yi) + xi) inside = !inside;
-        }
-      });
-    });
-    return inside;
+    const rings = polygons.flat().map(function (ring) { return L.GeoJSON.coordsToLatLngs(ring); });
+    return kit.ringsContain(rings, latlng);
   }
 
   function labelGrids(features) {
     gridLabels.clearLayers();
     if (map.getZoom() < 15) return;
-    const placed = [];
+    const take = kit.labelRoom();
     features.forEach(function (f) {
       const shape = L.geoJSON(f);
       const b = shape.getBounds();
@@ -854,8 +703,7 @@
       if (!covers(f.geometry, map.containerPointToLatLng(pt))) pt = map.latLngToContainerPoint(b.getCenter());
       const at = map.containerPointToLatLng(pt);
       const box = [pt.x - half, pt.y - 9, pt.x + half, pt.y + 9];
-      if (placed.some(function (o) { return box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3]; })) return;
-      placed.push(box);
+      if (!take(box)) return;
       gridLabels.addLayer(L.tooltip({ permanent: true, direction: "center", interactive: false, className: "grid-label" })
         .setLatLng(at).setContent(h("span", {}, [f.properties.name])));
     });
@@ -863,7 +711,7 @@
 
   const BBOX_LAYERS = {
     grid: {
-      url: function () { return withQuery(cfg.api.units, { level: "grid", bbox: viewBbox(), page_size: 5000 }); },
+      url: function () { return withQuery(cfg.api.units, { level: "grid", bbox: kit.viewBbox(map), page_size: 5000 }); },
       draw: function (features) {
         labelGrids(features);
         return L.geoJSON(features, {
@@ -873,7 +721,7 @@
       },
     },
     buildings: {
-      url: function () { return withQuery(cfg.api.buildings, { bbox: viewBbox() }); },
+      url: function () { return withQuery(cfg.api.buildings, { bbox: kit.viewBbox(map) }); },
       draw: function (features) {
         return L.geoJSON(features, {
           pane: "dk-buildings", interactive: false,
@@ -882,7 +730,7 @@
       },
     },
     sectors: {
-      url: function () { return withQuery(cfg.api.sectors, { bbox: viewBbox() }); },
+      url: function () { return withQuery(cfg.api.sectors, { bbox: kit.viewBbox(map) }); },
       draw: function (features) {
         return L.geoJSON(features, {
           pane: "dk-sectors",
@@ -973,7 +821,7 @@
       to: f.querySelector("input[name=to]").value,
     };
     if (unitLevel) params[unitLevel] = unitId;
-    if (f.querySelector("input[name=in_view]").checked) params.bbox = viewBbox();
+    if (f.querySelector("input[name=in_view]").checked) params.bbox = kit.viewBbox(map);
     return params;
   }
 
@@ -1017,34 +865,15 @@
 
   // ---- legend, events, start -----------------------------------------------------------------
 
-  function initLegend() {
-    const template = document.getElementById("desk-legend");
-    const legend = L.control({ position: "bottomleft" });
-    legend.onAdd = function () {
-      const div = L.DomUtil.create("div", "desk-legend leaflet-bar");
-      div.appendChild(template.content.cloneNode(true));
-      L.DomEvent.disableClickPropagation(div);
-      return div;
-    };
-    legend.addTo(map);
-  }
-
-  let moveTimer = null;
-  map.on("moveend", function () {
-    clearTimeout(moveTimer);
-    moveTimer = setTimeout(reloadLayers, 150);
-  });
+  kit.afterMove(map, reloadLayers);
   map.on("zoomstart", function () { gridLabels.clearLayers(); });
-  map.on("overlayadd overlayremove", function (e) {
-    const key = Object.keys(groups).find(function (k) { return groups[k] === e.layer; });
-    if (key) loadLayer(key);
-  });
+  kit.onOverlayToggle(map, groups, loadLayer);
   map.on("click", function (e) {
     place({ lon: Number(e.latlng.lng.toFixed(7)), lat: Number(e.latlng.lat.toFixed(7)), crs: "wgs84" });
   });
   map.getContainer().classList.add("desk-crosshair");
 
-  initLegend();
+  kit.addLegend(map, "desk-legend", "desk-legend");
   initCoords();
   initSearch();
   initOpen();
