@@ -191,7 +191,7 @@ def plan(request: HttpRequest) -> HttpResponse:
         config={
             "api": _api_paths(),
             "canEdit": can_edit,
-            "levels": [level for level, _label in GridUnit.Level.choices],
+            "levels": GridUnit.Level.values,
         },
         can_edit=can_edit,
         under_percent=round(100 * (1 - WORKLOAD_TOLERANCE)),

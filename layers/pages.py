@@ -79,7 +79,6 @@ def dispatch(request: HttpRequest) -> HttpResponse:
         groups,
         config={
             "api": _api_paths(),
-            "canOpen": can_open,
             "categories": [[value, str(label)] for value, label in Incident.Category.choices],
             "statuses": [[value, str(label)] for value, label in Incident.Status.choices],
             "actions": _actions(),

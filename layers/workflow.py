@@ -30,8 +30,6 @@ L = GridUnit.Level
 
 # The levels a case climbs when escalated: grid → community → street → district.
 ESCALATION = (L.GRID, L.NODE, L.SEGMENT, L.NETWORK)
-# The levels whose own staff may act on a case; above them only dispatchers do.
-STAFFED_LEVELS = (L.GRID, L.NODE)
 # How many hours one extension may add at most (30 days).
 MAX_EXTENSION_HOURS = 720
 
@@ -325,7 +323,10 @@ def apply(
         changes: dict[str, Any] = {}
         if t.target is not None:
             changes["status"] = t.target
-        if action in (A.DISPATCH, A.SEND_BACK):
+        # A backlogged case resumed past its deadline gets a fresh one: with the old one the next
+        # sweep would put it straight back in the backlog. A deadline still ahead is kept.
+        overdue = case.deadline is None or case.deadline <= now
+        if action in (A.DISPATCH, A.SEND_BACK) or (action == A.RESUME and overdue):
             changes["deadline"] = deadline_for(case.category, now)
             if "department" in given:
                 changes["department"] = str(given["department"]).strip()
@@ -479,4 +480,4 @@ def sweep_backlog(now: dt.datetime | None = None, *, dry_run: bool = False) -> d
         """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {status: n for status, n in sorted(cursor.fetchall())}
+        return dict(sorted(cursor.fetchall()))

@@ -53,7 +53,6 @@ def test_the_view_permission_alone_opens_the_desk_without_the_case_form(db):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="desk-open"' not in html
-    assert '"canOpen": false' in html
 
 
 def test_page_names_no_other_host_and_loads_the_vendored_assets(world):
@@ -74,7 +73,6 @@ def test_the_scripts_name_no_other_host():
 def test_dispatcher_gets_the_case_form_with_every_category(world):
     html = logged_in_client("dispatcher").get("/map/dispatch/").content.decode()
     assert 'id="desk-open"' in html
-    assert '"canOpen": true' in html
     for value in ("environment", "noise", "parking", "safety_hazard"):
         assert f'<option value="{value}">' in html
     for crs in ("wgs84", "cgcs2000", "gcj02", "bd09"):

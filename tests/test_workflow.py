@@ -465,9 +465,19 @@ def test_a_dispatcher_may_put_a_case_in_backlog_and_staff_bring_it_back(people):
     incident = case(S.HANDLING, deadline=T0)
     workflow.apply(incident, "backlog", people["dispatcher"], "等待上级批复")
     workflow.apply(incident, "extend", people["grid_staff"], "批复已到", hours=48, now=T0)
-    workflow.apply(incident, "resume", people["grid_staff"])
+    workflow.apply(incident, "resume", people["grid_staff"], now=T0)
     incident.refresh_from_db()
     assert (incident.status, incident.deadline) == (S.HANDLING, T0 + dt.timedelta(hours=48))
+
+
+def test_a_case_resumed_past_its_deadline_gets_a_fresh_one_and_stays_out_of_backlog(people):
+    incident = case(S.HANDLING, deadline=T0)
+    later = T0 + dt.timedelta(days=3)
+    assert workflow.sweep_backlog(later) == {"handling": 1}
+    workflow.apply(incident, "resume", people["grid_staff"], now=later)
+    incident.refresh_from_db()
+    assert incident.deadline == deadline_for(incident.category, later)
+    assert workflow.sweep_backlog(later + dt.timedelta(minutes=10)) == {}
 
 
 # --- the timeline -------------------------------------------------------------------------------

@@ -56,13 +56,6 @@ def parse_metres(request: Request, name: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def parse_category(request: Request) -> str | None:
-    """`category` as an Incident category, or None when absent."""
-    if not request.query_params.get("category"):
-        return None
-    return parse_choice(request, "category", tuple(Incident.Category.values), "")
-
-
 # --- schema -------------------------------------------------------------------------------------
 
 
@@ -73,7 +66,7 @@ class DispatchContactSerializer(serializers.Serializer):
     phone = serializers.CharField()
 
 
-class DispatchUnitsSerializer(serializers.Serializer):
+class UnitChainSerializer(serializers.Serializer):
     grid = UnitRefSerializer(allow_null=True)
     node = UnitRefSerializer(allow_null=True)
     segment = UnitRefSerializer(allow_null=True)
@@ -127,7 +120,12 @@ class DispatchHouseholdsSerializer(serializers.Serializer):
     radius_m = serializers.FloatField()
     red = serializers.IntegerField()
     orange = serializers.IntegerField()
-    points = DispatchHouseholdSerializer(many=True, help_text="近者在前 / nearest first")
+    points = DispatchHouseholdSerializer(
+        many=True,
+        required=False,
+        help_text="近者在前；仅限有 layers.view_household 权限 / nearest first; only with that "
+        "permission",
+    )
 
 
 class DispatchDuplicateSerializer(serializers.Serializer):
@@ -141,7 +139,7 @@ class DispatchDuplicateSerializer(serializers.Serializer):
 class DispatchSerializer(serializers.Serializer):
     point = serializers.ListField(child=serializers.FloatField(), help_text="WGS84 [lon, lat]")
     conversion = ConversionSerializer()
-    units = DispatchUnitsSerializer()
+    units = UnitChainSerializer()
     reason = serializers.CharField(allow_null=True)
     staff = DispatchContactSerializer(many=True)
     escalation = DispatchEscalationSerializer(many=True, help_text="网格 → 社区 → 街道 → 区")
@@ -214,7 +212,7 @@ class DispatchView(APIView):
         conversion = parse_point(request)
         radius = parse_metres(request, "radius")
         camera_radius = parse_metres(request, "camera_radius")
-        category = parse_category(request)
+        category = parse_choice(request, "category", Incident.Category.values, None)
         point = Point(conversion.lon, conversion.lat, srid=4326)
         answer = service.dispatch(
             point,
@@ -226,11 +224,7 @@ class DispatchView(APIView):
         return Response(
             {
                 "point": [round(conversion.lon, 7), round(conversion.lat, 7)],
-                "conversion": {
-                    "crs": conversion.crs.value,
-                    "applied": conversion.applied,
-                    "note": conversion.note,
-                },
+                "conversion": ConversionSerializer(conversion).data,
                 **answer,
             }
         )

@@ -33,21 +33,23 @@ from rest_framework.views import APIView
 
 from gridmap import coords
 from gridmap.api.errors import ApiError
+from gridmap.api.serializers import ConversionSerializer
 from gridmap.api.views import parse_point
+from gridmap.codes import LEVELS
 from gridmap.models import GridUnit
 from layers import workflow
+from layers.api.dispatch import UnitChainSerializer
 from layers.api.views import (
     ERROR,
     NULLABLE_STRING,
     feature_collection,
+    geojson_response,
     parse_bbox,
     parse_choice,
 )
 from layers.models import Incident, IncidentTransition
 from layers.services import cases, photos
 
-LEVELS = tuple(GridUnit.Level.values)
-UNIT_FILTERS = ("grid", "node", "segment")
 BODY_PARSERS = [JSONParser, MultiPartParser, FormParser]
 
 
@@ -198,15 +200,6 @@ def case_body(incident: Incident, user) -> dict:
 
 # --- schema -----------------------------------------------------------------------------------
 
-UNIT_REF = inline_serializer(
-    "CaseUnitRef",
-    {
-        "id": serializers.IntegerField(),
-        "code": serializers.CharField(),
-        "name": serializers.CharField(),
-    },
-    allow_null=True,
-)
 TIMELINE_ENTRY = inline_serializer(
     "CaseTimelineEntry",
     {
@@ -248,10 +241,7 @@ CASE_FIELDS = {
     "updated_at": serializers.DateTimeField(),
     "grid_code": serializers.CharField(allow_null=True),
     "reported_grid_code": serializers.CharField(allow_null=True),
-    "units": inline_serializer(
-        "CaseUnits",
-        {level: UNIT_REF for level in ("grid", "node", "segment", "network")},
-    ),
+    "units": UnitChainSerializer(),
     "allowed_actions": serializers.ListField(child=serializers.CharField()),
     "timeline": TIMELINE_ENTRY,
 }
@@ -260,14 +250,7 @@ CREATED_CASE = inline_serializer(
     "CreatedCase",
     {
         **CASE_FIELDS,
-        "conversion": inline_serializer(
-            "CaseConversion",
-            {
-                "crs": serializers.CharField(),
-                "applied": serializers.CharField(),
-                "note": serializers.CharField(),
-            },
-        ),
+        "conversion": ConversionSerializer(),
     },
 )
 ILLEGAL = OpenApiResponse(
@@ -364,7 +347,7 @@ LIST_PARAMETERS = [
             description=f"{level} 单元 id：当前所在网格在其下的事件 / unit id: cases whose current "
             f"grid lies in this {level}",
         )
-        for level in UNIT_FILTERS
+        for level in cases.COUNT_LEVELS
     ),
     OpenApiParameter("overdue", bool, description="超时未结 / open and past the deadline"),
     FROM_DATE,
@@ -410,7 +393,7 @@ class IncidentListView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        units = tuple(c for c in (_unit_code(request, u) for u in UNIT_FILTERS) if c)
+        units = tuple(c for c in (_unit_code(request, u) for u in cases.COUNT_LEVELS) if c)
         start, end = _period(request)
         f = cases.CaseFilter(
             statuses=_choices(request, "status", Incident.Status.values),
@@ -420,11 +403,9 @@ class IncidentListView(APIView):
             start=start,
             end=end,
             bbox=parse_bbox(request),
-            level=parse_choice(request, "level", LEVELS, "grid")
-            if request.query_params.get("level")
-            else None,
+            level=parse_choice(request, "level", LEVELS, None),
         )
-        return HttpResponse(cases.cases_geojson(f), content_type="application/json")
+        return geojson_response(cases.cases_geojson(f))
 
     @extend_schema(
         request=CaseCreateRequest,
@@ -444,11 +425,7 @@ class IncidentListView(APIView):
         )
         workflow.open_case(incident, request.user)
         answer = case_body(incident, request.user)
-        answer["conversion"] = {
-            "crs": conversion.crs.value,
-            "applied": conversion.applied,
-            "note": conversion.note,
-        }
+        answer["conversion"] = ConversionSerializer(conversion).data
         return Response(answer, status=status.HTTP_201_CREATED)
 
 

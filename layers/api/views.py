@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
@@ -70,8 +72,13 @@ def require_bbox(request: Request) -> maplayers.BBox:
     return bbox
 
 
-def parse_choice(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+def parse_choice(
+    request: Request, name: str, choices: Sequence[str], default: str | None
+) -> str | None:
+    """`name` from the query string, one of `choices`; `default` when absent (None: optional)."""
     value = request.query_params.get(name) or default
+    if value is None:
+        return None
     if value not in choices:
         allowed = "、".join(choices)
         raise ApiError(

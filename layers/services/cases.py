@@ -71,11 +71,8 @@ def _conditions(f: CaseFilter, now: dt.datetime) -> tuple[list[str], dict]:
         where.append("i.reported_at < %(end)s")
         params["end"] = f.end
     if f.bbox is not None:
-        where.append(
-            "ST_Intersects(i.location, ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, "
-            "4326))"
-        )
-        params.update(zip(("xmin", "ymin", "xmax", "ymax"), f.bbox, strict=True))
+        where.append(f"ST_Intersects(i.location, {maplayers.ENVELOPE})")
+        params.update(maplayers.box_params(f.bbox))
     if f.level is not None:
         where.append("i.level = %(level)s")
         params["level"] = f.level

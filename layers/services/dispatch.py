@@ -14,7 +14,7 @@ from gridmap.locate import CHAIN, locate
 from gridmap.models import GridUnit, StaffMember
 from gridmap.sql import PreparedStatement
 from layers.models import Building, Camera, Household, Incident
-from layers.services.maplayers import BBox, collection
+from layers.services.maplayers import ENVELOPE, BBox, box_params, collection
 
 # Households that need attention first (五色管理: 红色 and 橙色).
 PRIORITY_COLORS = (Household.Color.RED, Household.Color.ORANGE)
@@ -352,13 +352,11 @@ def dispatch(
 
 # --- the sector layer ---------------------------------------------------------------------------
 
-_ENVELOPE = "ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, 4326)"
-
 # A camera outside the box whose sector reaches into it is drawn too: the candidates are the
 # cameras within the longest range of the box (the degree box taken at its poleward latitude).
 # OFFSET 0 keeps the planner from inlining the sector into both the test and the output, which
 # drew every sector twice (ST_Project is most of the cost).
-_SECTOR_BOX = _degree_box(_ENVELOPE, "greatest(abs(%(ymin)s), abs(%(ymax)s))", "reach.m")
+_SECTOR_BOX = _degree_box(ENVELOPE, "greatest(abs(%(ymin)s), abs(%(ymax)s))", "reach.m")
 _SECTOR_ROWS = f"""
     SELECT c.id, s.geom, c.code, c.name, c.status, c.bearing, c.fov, c.range_m,
            g.code AS grid_code
@@ -367,7 +365,7 @@ _SECTOR_ROWS = f"""
       CROSS JOIN LATERAL (SELECT {_SECTOR} AS geom OFFSET 0) s
       LEFT JOIN {_UNITS} g ON g.id = c.grid_id
      WHERE c.location && {_SECTOR_BOX}
-       AND ST_Intersects(s.geom, {_ENVELOPE})
+       AND ST_Intersects(s.geom, {ENVELOPE})
 """
 
 _SECTOR_PROPERTIES = """json_build_object(
@@ -378,5 +376,4 @@ _SECTOR_PROPERTIES = """json_build_object(
 def camera_sectors_geojson(bbox: BBox) -> str:
     """The sectors that cameras see, as polygons, for those intersecting `bbox`; GeoJSON text,
     capped like the map layers (maplayers.MAX_FEATURES, "truncated")."""
-    params = dict(zip(("xmin", "ymin", "xmax", "ymax"), bbox, strict=True))
-    return collection(_SECTOR_ROWS, _SECTOR_PROPERTIES, "id", params, with_id=True)
+    return collection(_SECTOR_ROWS, _SECTOR_PROPERTIES, "id", box_params(bbox), with_id=True)

@@ -9,7 +9,7 @@ from gridmap.codes import CODE_LENGTH
 from gridmap.models import GridUnit
 from gridmap.staffing import workload_flag
 from layers.models import Household
-from layers.services.maplayers import BBox
+from layers.services.maplayers import ENVELOPE, BBox, box_params
 
 LEVELS = ("grid", "node", "segment")
 
@@ -63,10 +63,8 @@ def unit_load(level: str, parent: GridUnit | None = None, bbox: BBox | None = No
         scope.append("starts_with(u.code, %(parent_code)s)")
         params["parent_code"] = parent.code
     if bbox is not None:
-        scope.append(
-            "ST_Intersects(u.geom, ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, 4326))"
-        )
-        params.update(zip(("xmin", "ymin", "xmax", "ymax"), bbox, strict=True))
+        scope.append(f"ST_Intersects(u.geom, {ENVELOPE})")
+        params.update(box_params(bbox))
     params.update(
         level=level,
         code_length=CODE_LENGTH[level],

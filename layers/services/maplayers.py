@@ -20,7 +20,8 @@ CELL_SIZE_M = 10
 
 BBox = tuple[float, float, float, float]
 
-_ENVELOPE = "ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, 4326)"
+# The box as SQL, with its corners from box_params().
+ENVELOPE = "ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, 4326)"
 
 # One statement per layer: serialising features in Python (DRF-GIS) is many times slower on a
 # large layer, so the rows are picked and capped first (`rows`, a SELECT with the columns
@@ -53,7 +54,8 @@ def collection(rows: str, properties: str, order: str, params: dict, *, with_id:
         return cursor.fetchone()[0]
 
 
-def _box(bbox: BBox) -> dict[str, float]:
+def box_params(bbox: BBox) -> dict[str, float]:
+    """The query parameters ENVELOPE takes."""
     return dict(zip(("xmin", "ymin", "xmax", "ymax"), bbox, strict=True))
 
 
@@ -64,7 +66,7 @@ def buildings_geojson(bbox: BBox) -> str:
                g.code AS grid_code
           FROM {Building._meta.db_table} b
           LEFT JOIN {GridUnit._meta.db_table} g ON g.id = b.grid_id
-         WHERE ST_Intersects(b.footprint, {_ENVELOPE})
+         WHERE ST_Intersects(b.footprint, {ENVELOPE})
     """
     properties = f"""json_build_object(
         'id', hit.id, 'name', NULLIF(hit.name, ''), 'address', hit.road || hit.number,
@@ -72,7 +74,7 @@ def buildings_geojson(bbox: BBox) -> str:
         'grid_code', hit.grid_code,
         'households', (SELECT count(*) FROM {Household._meta.db_table} h
                         WHERE h.building_id = hit.id))"""
-    return collection(rows, properties, "id", _box(bbox), with_id=True)
+    return collection(rows, properties, "id", box_params(bbox), with_id=True)
 
 
 def cameras_geojson(bbox: BBox) -> str:
@@ -82,12 +84,12 @@ def cameras_geojson(bbox: BBox) -> str:
                g.code AS grid_code
           FROM {Camera._meta.db_table} c
           LEFT JOIN {GridUnit._meta.db_table} g ON g.id = c.grid_id
-         WHERE ST_Intersects(c.location, {_ENVELOPE})
+         WHERE ST_Intersects(c.location, {ENVELOPE})
     """
     properties = """json_build_object(
         'id', hit.id, 'code', hit.code, 'name', NULLIF(hit.name, ''), 'bearing', hit.bearing,
         'fov', hit.fov, 'range_m', hit.range_m, 'status', hit.status, 'grid_code', hit.grid_code)"""
-    return collection(rows, properties, "id", _box(bbox), with_id=True)
+    return collection(rows, properties, "id", box_params(bbox), with_id=True)
 
 
 # Aggregates over households `h`: households, residents and households by color.
@@ -112,14 +114,19 @@ _COUNT_PROPERTIES = (
 def households_by_building_geojson(bbox: BBox) -> str:
     """Households counted per building, at the building's anchor; households with a location of
     their own counted per cell of CELL_SIZE_M (group "location")."""
-    params = {**_box(bbox), **_COLOR_PARAMS, "cell": CELL_SIZE_M, "min_group": MIN_GROUP_FOR_COLORS}
+    params = {
+        **box_params(bbox),
+        **_COLOR_PARAMS,
+        "cell": CELL_SIZE_M,
+        "min_group": MIN_GROUP_FOR_COLORS,
+    }
     households, buildings = Household._meta.db_table, Building._meta.db_table
     rows = f"""
         SELECT 'building' AS "group", b.id, NULL::float8 AS x, NULL::float8 AS y,
                b.anchor AS geom, {_COUNTS}
           FROM {households} h
           JOIN {buildings} b ON b.id = h.building_id
-         WHERE h.location IS NULL AND ST_Intersects(b.anchor, {_ENVELOPE})
+         WHERE h.location IS NULL AND ST_Intersects(b.anchor, {ENVELOPE})
          GROUP BY b.id
         UNION ALL
         SELECT 'location', NULL, cell.x, cell.y,
@@ -127,7 +134,7 @@ def households_by_building_geojson(bbox: BBox) -> str:
           FROM {households} h,
                LATERAL (SELECT ST_X(p) AS x, ST_Y(p) AS y
                           FROM ST_SnapToGrid(ST_Transform(h.location, 3857), %(cell)s) p) cell
-         WHERE ST_Intersects(h.location, {_ENVELOPE})
+         WHERE ST_Intersects(h.location, {ENVELOPE})
          GROUP BY cell.x, cell.y
     """
     properties = f"""json_build_object(
@@ -138,12 +145,12 @@ def households_by_building_geojson(bbox: BBox) -> str:
 def households_by_grid_geojson(bbox: BBox) -> str:
     """Households counted per grid intersecting `bbox`, at a point on the grid's surface; grids
     without households are included with zeros."""
-    params = {**_box(bbox), **_COLOR_PARAMS, "min_group": MIN_GROUP_FOR_COLORS}
+    params = {**box_params(bbox), **_COLOR_PARAMS, "min_group": MIN_GROUP_FOR_COLORS}
     rows = f"""
         SELECT g.id, g.code, g.name, ST_PointOnSurface(g.geom) AS geom, {_COUNTS}
           FROM {GridUnit._meta.db_table} g
           LEFT JOIN {Household._meta.db_table} h ON h.grid_id = g.id
-         WHERE g.level = 'grid' AND ST_Intersects(g.geom, {_ENVELOPE})
+         WHERE g.level = 'grid' AND ST_Intersects(g.geom, {ENVELOPE})
          GROUP BY g.id
     """
     properties = f"""json_build_object(
