@@ -1,0 +1,3 @@
+"""Coverage (15-minute service circle) API routes."""
+
+urlpatterns: list = []
