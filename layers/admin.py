@@ -20,6 +20,7 @@ from layers.models import (
     Incident,
     IncidentTransition,
     Road,
+    ServiceCircle,
 )
 from layers.services.deadlines import DEFAULT_HOURS
 
@@ -215,3 +216,13 @@ class CaseDeadlineAdmin(admin.ModelAdmin):
     @admin.display(description=_("默认时限（小时）"))
     def default_hours(self, obj: CaseDeadline) -> int:
         return DEFAULT_HOURS[obj.category]
+
+
+@admin.register(ServiceCircle)
+class ServiceCircleAdmin(ReadOnlyAdmin, MapAdmin):
+    """Computed by layers.coverage (build_service_circles, and on facility and road edits)."""
+
+    list_display = ("facility", "minutes", "method", "speed_mps", "computed_at")
+    list_filter = ("minutes", "method", "facility__kind")
+    search_fields = ("facility__name",)
+    list_select_related = ("facility",)

@@ -223,6 +223,38 @@ class Road(models.Model):
         return self.name or f"road {self.pk}"
 
 
+class ServiceCircle(models.Model):
+    """A facility's service circle (生活圈): where one walks to it within `minutes`, along the
+    walkable roads ("network") or, where it stands off every road, a straight-line "buffer".
+    Kept by layers.coverage."""
+
+    class Method(models.TextChoices):
+        NETWORK = "network", _("路网步行")
+        BUFFER = "buffer", _("直线缓冲")
+
+    facility = models.ForeignKey(
+        Facility, verbose_name=_("服务设施"), on_delete=models.CASCADE, related_name="circles"
+    )
+    minutes = models.PositiveSmallIntegerField(_("步行分钟"))
+    method = models.CharField(_("方法"), max_length=8, choices=Method.choices)
+    speed_mps = models.FloatField(_("步行速度（米/秒）"))
+    geom = models.MultiPolygonField(_("范围"), srid=4326)
+    computed_at = models.DateTimeField(_("计算时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("服务圈")
+        verbose_name_plural = _("服务圈")
+        ordering = ["facility", "minutes"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility", "minutes"], name="servicecircle_one_per_threshold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.facility} {self.minutes} min"
+
+
 class IncidentQuerySet(models.QuerySet):
     def open(self) -> IncidentQuerySet:
         return self.exclude(status__in=Incident.FINISHED)

@@ -174,6 +174,10 @@ GRIDMAP_DEFAULT_CENTER = (98.29, 39.80)
 GRIDMAP_DEFAULT_ZOOM = 14
 GRIDMAP_TILE_URL = os.environ.get("GRIDMAP_TILE_URL", "")
 GRIDMAP_TILE_ATTRIBUTION = os.environ.get("GRIDMAP_TILE_ATTRIBUTION", "")
+# 15-minute life circle (GB 50180-2018): walking speed in m/s (1.1 ≈ 1,000 m in 15 min), and how
+# far from the street a building, household or facility may be and still use it, in metres.
+GRIDMAP_WALK_SPEED_MPS = float(os.environ.get("GRIDMAP_WALK_SPEED_MPS", "1.1"))
+GRIDMAP_WALK_ACCESS_M = float(os.environ.get("GRIDMAP_WALK_ACCESS_M", "50"))
 
 LOGGING = {
     "version": 1,

@@ -25,6 +25,7 @@ from layers.models import (
     Incident,
     IncidentTransition,
     Road,
+    ServiceCircle,
 )
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +47,8 @@ ADMIN_MODELS = [
     Incident,
     CaseDeadline,
 ]
-# Read-only: written by the edit service, and by the case workflow.
-HISTORY_MODELS = [UnitEdit, UnitVersion, IncidentTransition]
+# Read-only: written by the edit service, by the case workflow, and by layers.coverage.
+HISTORY_MODELS = [UnitEdit, UnitVersion, IncidentTransition, ServiceCircle]
 
 
 def box(west: float, south: float, east: float, north: float) -> Polygon:
