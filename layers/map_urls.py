@@ -1,4 +1,4 @@
-"""Map pages of the layers under /map/ (the dispatcher's desk)."""
+"""Map pages of the layers under /map/ (the dispatcher's desk, the 15-minute service circles)."""
 
 from django.urls import path
 
@@ -6,4 +6,5 @@ from layers import pages
 
 urlpatterns = [
     path("dispatch/", pages.dispatch, name="map-dispatch"),
+    path("coverage/", pages.coverage, name="map-coverage"),
 ]

@@ -1,4 +1,5 @@
-"""Map pages of the layers: the dispatcher's desk at /map/dispatch/ (docs/dispatch.md).
+"""Map pages of the layers: the dispatcher's desk at /map/dispatch/ (docs/dispatch.md) and the
+15-minute service circles at /map/coverage/ (docs/coverage.md).
 
 A folium map like the planner's, built by gridmap.pages: every asset served by the app, no
 basemap unless settings.GRIDMAP_TILE_URL names one; the page script loads everything from the API.
@@ -17,7 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from gridmap.pages import offline_map, path_with_id, render_map_page
-from layers.models import Incident, IncidentTransition
+from layers.coverage import THRESHOLDS
+from layers.models import Facility, Incident, IncidentTransition
 from layers.workflow import TRANSITIONS
 
 
@@ -87,4 +89,67 @@ def dispatch(request: HttpRequest) -> HttpResponse:
         can_open=can_open,
         categories=Incident.Category.choices,
         statuses=Incident.Status.choices,
+    )
+
+
+def coverage_map() -> tuple[folium.Map, dict[str, str]]:
+    """The service-circle map and the JavaScript names of its layer groups."""
+    overlays = [
+        ("grid", _("网格覆盖率"), True),
+        ("isochrones", _("服务圈"), True),
+        ("households", _("住户步行时间"), True),
+        ("holes", _("未覆盖住户"), True),
+        ("facilities", _("服务设施"), True),
+        ("sites", _("选址建议"), True),
+    ]
+    return offline_map(overlays, collapsed=True)
+
+
+def _coverage_api_paths() -> dict[str, Any]:
+    """API paths for coverage.js; `{id}` stands for a unit id."""
+    return {
+        "isochrones": reverse("coverage-isochrones"),
+        "coverage": reverse("coverage-units"),
+        "unitCoverage": path_with_id("coverage-unit"),
+        "holes": reverse("coverage-holes"),
+        "siting": reverse("coverage-siting"),
+        "units": reverse("unit-list"),
+        "unit": path_with_id("unit-detail"),
+        "households": reverse("layer-households"),
+    }
+
+
+def _facilities(user: Any) -> list[list[Any]]:
+    """Every facility as [id, kind, name, lon, lat]: the coverage API has no facility layer, and a
+    city has a few hundred of them, so the page gets them all at once."""
+    if not user.has_perm("layers.view_facility"):
+        return []
+    return [
+        [f.pk, f.kind, f.name, round(f.location.x, 7), round(f.location.y, 7)]
+        for f in Facility.objects.only("kind", "name", "location").order_by("pk")
+    ]
+
+
+@login_required
+def coverage(request: HttpRequest) -> HttpResponse:
+    """15分钟生活圈 / the service circles of a kind, coverage per grid, the households left out
+    and where new facilities would reach them."""
+    user = request.user
+    if not user.has_perm("gridmap.view_gridunit"):
+        raise PermissionDenied
+    fmap, groups = coverage_map()
+    kinds = Facility.Kind.choices
+    return render_map_page(
+        request,
+        "map/coverage.html",
+        fmap,
+        groups,
+        config={
+            "api": _coverage_api_paths(),
+            "kinds": [[value, str(label)] for value, label in kinds],
+            "thresholds": list(THRESHOLDS),
+            "facilities": _facilities(user),
+        },
+        kinds=kinds,
+        thresholds=THRESHOLDS,
     )
