@@ -155,6 +155,15 @@ class MapPage:
         )
         return x, y
 
+    def after(self, marker: str, action) -> None:
+        """Do `action`, then wait until the page has bumped body[data-<marker>] (its "done"
+        signal) and the network is quiet."""
+        js = f"document.body.dataset.{marker} || ''"
+        before = self.page.evaluate(f"() => {js}")
+        action()
+        self.page.wait_for_function(f"before => ({js}) !== before", arg=before)
+        self.page.wait_for_load_state("networkidle")
+
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{name}.png"))

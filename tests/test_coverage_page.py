@@ -143,12 +143,7 @@ class CoveragePage(MapPage):
 
     def loaded(self, action) -> None:
         """Do `action` and wait until the page has loaded what it asked for."""
-        before = self.page.evaluate("() => document.body.dataset.coverageLoaded || ''")
-        action()
-        self.page.wait_for_function(
-            "before => (document.body.dataset.coverageLoaded || '') !== before", arg=before
-        )
-        self.page.wait_for_load_state("networkidle")
+        self.after("coverageLoaded", action)
 
     def open_at(self, lon: float, lat: float) -> None:
         """Open the page and show (lon, lat) at zoom 17 with everything loaded."""

@@ -175,12 +175,7 @@ class Desk(MapPage):
 
     def located(self, action) -> None:
         """Do `action` and wait until the answer it asked for is shown."""
-        before = self.page.evaluate("() => document.body.dataset.located || ''")
-        action()
-        self.page.wait_for_function(
-            "before => (document.body.dataset.located || '') !== before", arg=before
-        )
-        self.page.wait_for_load_state("networkidle")
+        self.after("located", action)
 
     def click_map(self, lon: float, lat: float) -> None:
         self.located(lambda: self.page.mouse.click(*self.pixel(lon, lat)))
