@@ -36,6 +36,8 @@ migrate: venv db
 demo: migrate
 	@$(PY) manage.py load_demo
 	@$(PY) manage.py create_demo_users
+	@# The first time about 30 s; afterwards only circles missing or computed at another speed.
+	@$(PY) manage.py build_service_circles --stale
 
 static: venv
 	@$(PY) manage.py collectstatic --noinput -v 0

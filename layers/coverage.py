@@ -84,8 +84,8 @@ _NETWORK_CIRCLES = f"""
                                 least(1, s.fraction + t.reach / e.cost))
           FROM {_SOURCES} s JOIN {_EDGES} e ON e.id = s.edge_id CROSS JOIN threshold t
     )
-    INSERT INTO {_CIRCLES} (facility_id, minutes, method, speed_mps, geom, computed_at)
-    SELECT facility_id, minutes, 'network', %(speed)s,
+    INSERT INTO {_CIRCLES} (facility_id, minutes, method, speed_mps, access_m, geom, computed_at)
+    SELECT facility_id, minutes, 'network', %(speed)s, %(access)s,
            ST_Multi(ST_CollectionExtract(
                ST_Buffer(ST_Union(geom)::geography, %(access)s)::geometry, 3)),
            now()
@@ -94,8 +94,8 @@ _NETWORK_CIRCLES = f"""
 """
 
 _BUFFER_CIRCLES = f"""
-    INSERT INTO {_CIRCLES} (facility_id, minutes, method, speed_mps, geom, computed_at)
-    SELECT s.pid, r.minutes, 'buffer', %(speed)s,
+    INSERT INTO {_CIRCLES} (facility_id, minutes, method, speed_mps, access_m, geom, computed_at)
+    SELECT s.pid, r.minutes, 'buffer', %(speed)s, %(access)s,
            ST_Multi(ST_Buffer(s.geom::geography, r.radius)::geometry), now()
       FROM {_SOURCES} s
      CROSS JOIN unnest(%(minutes)s::int[], %(radii)s::float8[]) r(minutes, radius)
@@ -138,6 +138,28 @@ def compute_circles(facility_ids: Iterable[int] | None = None, kind: str | None 
             )
         _execute(_BUFFER_CIRCLES, {**common, "radii": [BUFFER_RADII_M[m] for m in THRESHOLDS]})
     return count
+
+
+_STALE = f"""
+    SELECT f.id
+      FROM {_FACILITIES} f
+      LEFT JOIN {_CIRCLES} c ON c.facility_id = f.id
+     WHERE %(kind)s::text IS NULL OR f.kind = %(kind)s
+     GROUP BY f.id
+    HAVING count(c.id) < %(thresholds)s
+        OR bool_or(abs(c.speed_mps - %(speed)s) > 1e-9 OR abs(c.access_m - %(access)s) > 1e-9)
+     ORDER BY f.id
+"""
+
+
+def stale_facilities(kind: str | None = None) -> list[int]:
+    """Facilities whose circles are missing, incomplete, or were computed at another walking speed
+    or access distance than the settings give now (GRIDMAP_WALK_SPEED_MPS, GRIDMAP_WALK_ACCESS_M)."""
+    rows = _execute(
+        _STALE,
+        {"kind": kind, "thresholds": len(THRESHOLDS), "speed": speed_mps(), "access": access_m()},
+    )
+    return [r[0] for r in rows]
 
 
 # --- incremental recompute ----------------------------------------------------------------------
@@ -226,15 +248,29 @@ def _road_changed(sender: type, instance: Road, **kwargs: Any) -> None:
 _HOUSEHOLD_PID = "CASE WHEN h.location IS NULL THEN h.building_id ELSE -h.id END"
 
 
-def _scope(prefixes: Sequence[str] | None, bbox: BBox | None) -> tuple[str, dict]:
-    """SQL condition on household `h` (and its point `pt`): in the grids under these unit codes,
-    and inside the box."""
+# Each grid with its ancestors: a unit's households are those of the grids whose chain holds it.
+_GRID_CHAIN = f"""
+    SELECT g.id AS grid_id, n.id AS node_id, s.id AS segment_id, s.parent_id AS network_id
+      FROM {_UNITS} g
+      JOIN {_UNITS} n ON n.id = g.parent_id
+      JOIN {_UNITS} s ON s.id = n.parent_id
+     WHERE g.level = 'grid'
+"""
+
+
+def _scope(units: Sequence[int] | None, bbox: BBox | None) -> tuple[str, dict]:
+    """SQL condition on household `h` (and its point `pt`): in the grids under these units (ids,
+    of any level), and inside the box."""
     conditions, params = [], {}
-    if prefixes is not None:
+    if units is not None:
+        # `= ANY` of a constant array is hashed, so thousands of units cost one pass.
         conditions.append(
-            f"h.grid_id IN (SELECT g.id FROM {_UNITS} g WHERE g.code LIKE ANY(%(prefixes)s))"
+            f"""h.grid_id IN (SELECT c.grid_id FROM ({_GRID_CHAIN}) c
+                               WHERE c.grid_id = ANY(%(units)s) OR c.node_id = ANY(%(units)s)
+                                  OR c.segment_id = ANY(%(units)s)
+                                  OR c.network_id = ANY(%(units)s))"""
         )
-        params["prefixes"] = [f"{p}%" for p in prefixes]
+        params["units"] = sorted(set(units))
     if bbox is not None:
         conditions.append(f"ST_Intersects(pt.geom, {ENVELOPE})")
         params.update(box_params(bbox))
@@ -332,7 +368,7 @@ def _walk_times(kinds: Sequence[str], where: str, params: dict) -> None:
 def household_minutes(kind: str, **scope: Any) -> dict[int, float | None]:
     """Walking minutes from each household (by id) to the nearest facility of `kind`; None when
     more than the largest threshold or unreachable."""
-    where, params = _scope(scope.get("prefixes"), scope.get("bbox"))
+    where, params = _scope(scope.get("units"), scope.get("bbox"))
     with transaction.atomic():
         _walk_times([kind], where, params)
         rows = _execute(
@@ -346,49 +382,74 @@ def household_minutes(kind: str, **scope: Any) -> dict[int, float | None]:
 
 # --- coverage of units --------------------------------------------------------------------------
 
-_SHARES = ", ".join(
-    f"""'within_{m}', json_build_object(
-            'households', round(count(*) FILTER (WHERE w.minutes <= {m})::numeric
-                                / nullif(count(*), 0), 4),
-            'residents', round(COALESCE(sum(h.residents) FILTER (WHERE w.minutes <= {m}), 0)::numeric
-                               / nullif(sum(h.residents), 0), 4))"""
-    for m in THRESHOLDS
-)
 
+def _within(m: int) -> str:
+    return f"""'within_{m}', json_build_object(
+            'households', round(sum(p.h{m})::numeric / nullif(sum(p.households), 0), 4),
+            'residents', round(sum(p.r{m})::numeric / nullif(sum(p.residents), 0), 4))"""
+
+
+# Households and residents within each threshold per grid and kind, then summed up the chain to
+# every unit asked for: one pass over the households, whatever the number of units.
 _UNIT_COVERAGE = f"""
-    WITH unit AS (SELECT id, code, name, level FROM {_UNITS} WHERE id = ANY(%(units)s)),
-    per_kind AS (
-        SELECT u.id AS unit_id, w.kind,
-               json_build_object('kind', w.kind, 'households', count(*),
-                                 'residents', COALESCE(sum(h.residents), 0), {_SHARES}) AS body
-          FROM unit u
-          JOIN {_UNITS} g ON g.level = 'grid' AND g.code LIKE u.code || '%%'
-          JOIN {_HOUSEHOLDS} h ON h.grid_id = g.id
+    WITH per_grid AS MATERIALIZED (
+        SELECT h.grid_id, w.kind, count(*) AS households, sum(h.residents) AS residents,
+               {
+    ", ".join(
+        f"count(*) FILTER (WHERE w.minutes <= {m}) AS h{m}, "
+        f"COALESCE(sum(h.residents) FILTER (WHERE w.minutes <= {m}), 0) AS r{m}"
+        for m in THRESHOLDS
+    )
+}
+          FROM {_HOUSEHOLDS} h
           JOIN {_TIMES} w ON w.pid = {_HOUSEHOLD_PID}
-         GROUP BY u.id, w.kind
+         WHERE {{where}}
+         GROUP BY h.grid_id, w.kind
+    ),
+    rolled AS (
+        SELECT u.unit_id, p.*
+          FROM per_grid p
+          JOIN ({_GRID_CHAIN}) c ON c.grid_id = p.grid_id
+         CROSS JOIN LATERAL unnest(ARRAY[c.grid_id, c.node_id, c.segment_id, c.network_id]) u(unit_id)
+         WHERE u.unit_id = ANY(%(units)s)
+    ),
+    per_kind AS (
+        SELECT p.unit_id, p.kind,
+               json_build_object('kind', p.kind, 'households', sum(p.households),
+                                 'residents', sum(p.residents),
+                                 {", ".join(_within(m) for m in THRESHOLDS)}) AS body
+          FROM rolled p
+         GROUP BY p.unit_id, p.kind
     )
     SELECT u.id, u.code, u.name, u.level,
            COALESCE(json_agg(p.body ORDER BY p.kind) FILTER (WHERE p.kind IS NOT NULL), '[]')
-      FROM unit u LEFT JOIN per_kind p ON p.unit_id = u.id
+      FROM {_UNITS} u LEFT JOIN per_kind p ON p.unit_id = u.id
+     WHERE u.id = ANY(%(units)s)
      GROUP BY u.id, u.code, u.name, u.level
      ORDER BY u.code
 """
 
 
 def unit_coverage(units: Sequence[GridUnit], kinds: Sequence[str] = KINDS) -> list[dict]:
-    """Per unit and kind: households, residents, and the shares of each within 5/10/15 minutes'
-    walk of a facility of that kind."""
+    """Per unit (any level) and kind: households, residents, and the shares of each within
+    5/10/15 minutes' walk of a facility of that kind."""
     if not units:
         return []
-    prefixes = sorted({u.code for u in units})
-    where, params = _scope(prefixes, None)
+    ids = [u.pk for u in units]
+    where, params = _scope(ids, None)
     with transaction.atomic():
         _walk_times(kinds, where, params)
-        rows = _execute(_UNIT_COVERAGE, {"units": [u.pk for u in units]})
+        rows = _execute(_UNIT_COVERAGE.format(where=where), params)
     return [
         {"id": pk, "code": code, "name": name, "level": level, "kinds": body}
         for pk, code, name, level, body in rows
     ]
+
+
+def coverage_table(network: GridUnit, kinds: Sequence[str] = KINDS) -> list[dict]:
+    """The whole table for one district: every unit under `network` (and itself), every kind."""
+    units = list(GridUnit.objects.filter(code__startswith=network.code).only("pk"))
+    return unit_coverage(units, kinds)
 
 
 # --- holes --------------------------------------------------------------------------------------
@@ -432,15 +493,95 @@ _HOLES = f"""
 
 
 def holes_geojson(
-    kind: str, minutes: int, prefixes: Sequence[str] | None = None, bbox: BBox | None = None
+    kind: str, minutes: int, units: Sequence[int] | None = None, bbox: BBox | None = None
 ) -> str:
-    where, params = _scope(prefixes, bbox)
+    where, params = _scope(units, bbox)
     with transaction.atomic():
         _walk_times([kind], where, params)
         ((text,),) = _execute(
             _HOLES.format(where=where), {**params, "kind": kind, "minutes": minutes}
         )
     return text
+
+
+# --- per building and per household -------------------------------------------------------------
+
+# Each building with households in scope, at its anchor: how many of them (and their residents)
+# are within each threshold of the kind, and the longest walk among them (NULL if any is beyond
+# the largest threshold). Counts only: no household's own point or personal field leaves.
+_BUILDINGS_COVERAGE = f"""
+    WITH per_building AS (
+        SELECT h.building_id, count(*) AS households, sum(h.residents) AS residents,
+               CASE WHEN bool_and(w.minutes IS NOT NULL) THEN max(w.minutes) END AS minutes,
+               {
+    ", ".join(
+        f"count(*) FILTER (WHERE w.minutes <= {m}) AS h{m}, "
+        f"COALESCE(sum(h.residents) FILTER (WHERE w.minutes <= {m}), 0) AS r{m}"
+        for m in THRESHOLDS
+    )
+}
+          FROM {_HOUSEHOLD_POINTS}
+          JOIN {_TIMES} w ON w.pid = {_HOUSEHOLD_PID}
+         WHERE {{where}}
+         GROUP BY h.building_id
+    )
+    SELECT json_build_object(
+        'type', 'FeatureCollection', 'kind', %(kind)s::text,
+        'features', COALESCE(json_agg(json_build_object(
+            'type', 'Feature', 'id', b.id,
+            'geometry', ST_AsGeoJSON(b.anchor, 7)::json,
+            'properties', json_build_object(
+                'building_id', b.id, 'address', b.road || b.number,
+                'households', p.households, 'residents', p.residents,
+                'minutes', round(p.minutes::numeric, 1),
+                'within', json_build_object({
+    ", ".join(
+        f"'{m}', json_build_object('households', p.h{m}, 'residents', p.r{m})" for m in THRESHOLDS
+    )
+})))
+            ORDER BY b.id), '[]'))::text
+      FROM per_building p JOIN {_BUILDINGS} b ON b.id = p.building_id
+"""
+
+
+def buildings_geojson(
+    kind: str, units: Sequence[int] | None = None, bbox: BBox | None = None
+) -> str:
+    """The buildings of the scope as points, each with its households' walking time to the
+    nearest facility of `kind`: the longest, and how many are within 5/10/15 minutes."""
+    where, params = _scope(units, bbox)
+    with transaction.atomic():
+        _walk_times([kind], where, params)
+        ((text,),) = _execute(_BUILDINGS_COVERAGE.format(where=where), {**params, "kind": kind})
+    return text
+
+
+# Each household of the scope: minutes to the nearest facility of every kind (NULL beyond the
+# largest threshold) and the kinds it lacks within it. Ids and minutes only.
+_HOUSEHOLDS_COVERAGE = f"""
+    SELECT h.id, h.building_id, g.code,
+           json_object_agg(w.kind, round(w.minutes::numeric, 1) ORDER BY w.kind),
+           COALESCE(array_agg(w.kind ORDER BY w.kind) FILTER (WHERE w.minutes IS NULL), '{{{{}}}}')
+      FROM {_HOUSEHOLD_POINTS}
+      JOIN {_TIMES} w ON w.pid = {_HOUSEHOLD_PID}
+      LEFT JOIN {_UNITS} g ON g.id = h.grid_id
+     WHERE {{where}}
+     GROUP BY h.id, h.building_id, g.code
+     ORDER BY h.id
+"""
+
+
+def household_coverage(units: Sequence[int], kinds: Sequence[str] = KINDS) -> list[dict]:
+    """Per household under `units`: walking minutes to the nearest facility of each kind, and the
+    kinds not within the largest threshold (the household's gaps)."""
+    where, params = _scope(units, None)
+    with transaction.atomic():
+        _walk_times(kinds, where, params)
+        rows = _execute(_HOUSEHOLDS_COVERAGE.format(where=where), params)
+    return [
+        {"id": pk, "building_id": building, "grid_code": code, "minutes": minutes, "lacking": gaps}
+        for pk, building, code, minutes, gaps in rows
+    ]
 
 
 # --- siting -------------------------------------------------------------------------------------
@@ -485,21 +626,27 @@ def siting(
     kind: str,
     minutes: int,
     k: int,
-    prefixes: Sequence[str] | None = None,
+    units: Sequence[int] | None = None,
     bbox: BBox | None = None,
+    candidates: Sequence[tuple[float, float]] | None = None,
 ) -> list[dict]:
-    """Up to `k` building anchors where a new facility of `kind` would bring the most residents
-    now beyond `minutes` within it (greedy maximal coverage: each pick counts only the residents
-    the earlier picks left), with what each adds."""
-    where, params = _scope(prefixes, bbox)
+    """Up to `k` sites where a new facility of `kind` would bring the most residents now beyond
+    `minutes` within it (greedy maximal coverage: each pick counts only the residents the earlier
+    picks left), with what each adds. The sites are chosen among `candidates` (lon, lat), or else
+    among the anchors of the scope's buildings."""
+    where, params = _scope(units, bbox)
     with transaction.atomic():
         _walk_times([kind], where, params)
-        walknet.load_points(
-            _SOURCES,
-            f"""SELECT b.id AS pid, b.anchor AS geom FROM {_BUILDINGS} b
-                 WHERE b.id IN (SELECT h.building_id FROM {_HOUSEHOLD_POINTS} WHERE {where})""",
-            {**params, "access": access_m()},
-        )
+        if candidates is not None:
+            sites_sql = """SELECT c.n AS pid, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326) AS geom
+                             FROM unnest(%(lons)s::float8[], %(lats)s::float8[])
+                                  WITH ORDINALITY c(lon, lat, n)"""
+            site_params = {"lons": [c[0] for c in candidates], "lats": [c[1] for c in candidates]}
+        else:
+            sites_sql = f"""SELECT b.id AS pid, b.anchor AS geom FROM {_BUILDINGS} b
+                 WHERE b.id IN (SELECT h.building_id FROM {_HOUSEHOLD_POINTS} WHERE {where})"""
+            site_params = params
+        walknet.load_points(_SOURCES, sites_sql, {**site_params, "access": access_m()})
         rows = _execute(
             _CANDIDATE_REACH.format(where=where),
             {
@@ -527,16 +674,25 @@ def siting(
             new = reach.pop(best) - covered
             covered |= new
             picks.append((best, new))
-        anchors = dict(
-            Building.objects.filter(pk__in=[b for b, _ in picks]).values_list("pk", "anchor")
-        )
-        names = {b.pk: str(b) for b in Building.objects.filter(pk__in=[b for b, _ in picks])}
+    if candidates is not None:
+        described = {
+            n: {
+                "building_id": None,
+                "name": f"候选点 {n} / candidate {n}",
+                "point": list(candidates[n - 1]),
+            }
+            for n, _ in picks
+        }
+    else:
+        buildings = Building.objects.filter(pk__in=[b for b, _ in picks])
+        described = {
+            b.pk: {"building_id": b.pk, "name": str(b), "point": [b.anchor.x, b.anchor.y]}
+            for b in buildings
+        }
     return [
         {
             "rank": rank,
-            "building_id": site,
-            "name": names[site],
-            "point": [anchors[site].x, anchors[site].y],
+            **described[site],
             "residents": sum(weight[p][0] for p in new),
             "households": sum(weight[p][1] for p in new),
         }
@@ -548,7 +704,8 @@ def siting(
 
 _ISOCHRONES = f"""
     SELECT c.id, c.geom, c.facility_id, f.name AS facility_name, f.kind, c.minutes, c.method,
-           c.speed_mps, c.computed_at
+           c.speed_mps, c.access_m, c.computed_at,
+           abs(c.speed_mps - %(speed)s) > 1e-9 OR abs(c.access_m - %(access)s) > 1e-9 AS stale
       FROM {_CIRCLES} c
       JOIN {Facility._meta.db_table} f ON f.id = c.facility_id
      WHERE f.kind = %(kind)s AND c.minutes = %(minutes)s {{in_box}}
@@ -557,12 +714,12 @@ _ISOCHRONES = f"""
 _ISOCHRONE_PROPERTIES = """json_build_object(
     'facility_id', hit.facility_id, 'facility_name', hit.facility_name, 'kind', hit.kind,
     'minutes', hit.minutes, 'method', hit.method, 'speed_mps', hit.speed_mps,
-    'computed_at', hit.computed_at)"""
+    'access_m', hit.access_m, 'computed_at', hit.computed_at, 'stale', hit.stale)"""
 
 
 def isochrones_geojson(kind: str, minutes: int, bbox: BBox | None = None) -> str:
     """The stored service circles of `kind` for one threshold, as a GeoJSON FeatureCollection."""
-    params: dict = {"kind": kind, "minutes": minutes}
+    params: dict = {"kind": kind, "minutes": minutes, "speed": speed_mps(), "access": access_m()}
     in_box = ""
     if bbox is not None:
         in_box = f"AND c.geom && {ENVELOPE}"

@@ -238,6 +238,9 @@ class ServiceCircle(models.Model):
     minutes = models.PositiveSmallIntegerField(_("步行分钟"))
     method = models.CharField(_("方法"), max_length=8, choices=Method.choices)
     speed_mps = models.FloatField(_("步行速度（米/秒）"))
+    # The settings it was computed with: circles whose speed or access distance differ from the
+    # current settings are stale (build_service_circles --stale recomputes them).
+    access_m = models.FloatField(_("接入距离（米）"), default=50)
     geom = models.MultiPolygonField(_("范围"), srid=4326)
     computed_at = models.DateTimeField(_("计算时间"), default=timezone.now)
 

@@ -20,11 +20,13 @@ ENDPOINTS = [
     "/api/layers/buildings/?bbox=98,39,98.01,39.01",
     "/api/layers/cameras/?bbox=98,39,98.01,39.01",
     "/api/layers/households/?bbox=98,39,98.01,39.01",
+    "/api/layers/facilities/?bbox=98,39,98.01,39.01",
     "/api/layers/load/?level=grid&parent={node}",
     "/api/search/?q=620200",
     "/api/coverage/isochrones/?kind=medical",
     "/api/coverage/units/{node}/",
     "/api/coverage/holes/?kind=medical&unit={node}",
+    "/api/coverage/buildings/?kind=medical&unit={node}",
 ]
 EDIT_ENDPOINTS = ["reshape", "split", "merge", "transfer", "restore"]
 

@@ -178,7 +178,7 @@ def test_holes_are_counted_per_building_and_grids_ranked_by_uncovered_residents(
     import json
 
     world, _, homes = town
-    holes = json.loads(coverage.holes_geojson(Facility.Kind.MEDICAL, 5, [NODE]))
+    holes = json.loads(coverage.holes_geojson(Facility.Kind.MEDICAL, 5, [world["node"].pk]))
     assert [f["properties"]["building_id"] for f in holes["features"]] == [
         homes["far"].building_id,
         homes["mid"].building_id,
@@ -190,8 +190,98 @@ def test_holes_are_counted_per_building_and_grids_ranked_by_uncovered_residents(
 def test_siting_proposes_the_site_that_covers_the_uncovered_and_its_gain(town):
     # Only "far" (4 residents, ~477 m) is beyond 15 minutes; every home is within 450 m of it,
     # so one site covers it and a second would add nothing.
-    (site,) = coverage.siting(Facility.Kind.MEDICAL, 15, k=3, prefixes=[NODE])
+    world, _, _ = town
+    (site,) = coverage.siting(Facility.Kind.MEDICAL, 15, k=3, units=[world["node"].pk])
     assert (site["rank"], site["residents"], site["households"]) == (1, 4, 1)
+
+
+def test_siting_among_given_candidates_picks_the_one_that_reaches_and_skips_one_off_the_road(
+    town,
+):
+    world, _, _ = town
+    off_road = (98.0055, 39.005)  # ~440 m north of the street: joins no edge
+    near_far = (98.0050, 39.001)  # on the street ~43 m from "far"
+    sites = coverage.siting(
+        Facility.Kind.MEDICAL, 15, k=2, units=[world["node"].pk], candidates=[off_road, near_far]
+    )
+    assert [(s["rank"], s["building_id"], s["point"], s["residents"]) for s in sites] == [
+        (1, None, list(near_far), 4)
+    ]
+    assert "2" in sites[0]["name"]
+
+
+def test_coverage_sums_up_the_chain_from_grids_to_the_network(town):
+    world, _, _ = town
+    units = [world[k] for k in ("network", "segment", "node", "g1", "g2", "g3")]
+    rows = {r["code"]: r["kinds"] for r in coverage.unit_coverage(units, [Facility.Kind.MEDICAL])}
+    for upper in ("network", "segment", "node"):
+        (medical,) = rows[world[upper].code]
+        assert (medical["households"], medical["residents"]) == (3, 7)
+        assert medical["within_15"]["residents"] == pytest.approx(3 / 7, abs=1e-4)
+    (g1,) = rows[world["g1"].code]
+    assert g1["within_5"] == {"households": 1.0, "residents": 1.0}
+    (g3,) = rows[world["g3"].code]
+    assert g3["within_15"] == {"households": 0.0, "residents": 0.0}
+
+
+def test_buildings_carry_their_households_walking_time_and_counts_within_each_threshold(town):
+    import json
+
+    world, _, homes = town
+    body = json.loads(coverage.buildings_geojson(Facility.Kind.MEDICAL, [world["node"].pk]))
+    by_building = {f["properties"]["building_id"]: f["properties"] for f in body["features"]}
+    near, mid, far = (by_building[homes[k].building_id] for k in ("near", "mid", "far"))
+    assert near["minutes"] == pytest.approx(87 / 0.5 / 60, abs=0.3)
+    assert near["within"]["5"] == {"households": 1, "residents": 1}
+    assert mid["within"]["5"]["households"] == 0 and mid["within"]["10"]["households"] == 1
+    assert far["minutes"] is None and far["within"]["15"] == {"households": 0, "residents": 0}
+    assert "head_name" not in json.dumps(body) and "phone" not in json.dumps(body)
+
+
+def test_each_household_gets_its_minutes_per_kind_and_the_kinds_it_lacks(town):
+    world, _, homes = town
+    rows = {r["id"]: r for r in coverage.household_coverage([world["node"].pk])}
+    near, far = rows[homes["near"].pk], rows[homes["far"].pk]
+    assert near["minutes"]["medical"] == pytest.approx(87 / 0.5 / 60, abs=0.3)
+    # No facility of any other kind exists: every household lacks those.
+    assert set(near["lacking"]) == set(coverage.KINDS) - {"medical"}
+    assert set(far["lacking"]) == set(coverage.KINDS)
+    assert (
+        near["grid_code"] == world["g1"].code and near["building_id"] == homes["near"].building_id
+    )
+
+
+# --- stale circles: the walking speed or the access distance changed ----------------------------
+
+
+def test_circles_computed_at_another_speed_are_stale_and_rebuilt_by_the_command(settings):
+    from django.core.management import call_command
+
+    street(0, 2000)
+    settings.GRIDMAP_WALK_SPEED_MPS = 1.0
+    f = facility(at(0))
+    build(f)
+    unbuilt = Facility.objects.bulk_create([Facility(kind="medical", name="新", location=at(900))])
+    assert coverage.stale_facilities() == [unbuilt[0].pk]  # missing circles are stale too
+    settings.GRIDMAP_WALK_SPEED_MPS = 1.2
+    assert coverage.stale_facilities() == sorted([f.pk, unbuilt[0].pk])
+    assert coverage.stale_facilities(kind="education") == []
+    call_command("build_service_circles", "--stale", stdout=__import__("io").StringIO())
+    assert coverage.stale_facilities() == []
+    five = circle(f, 5)
+    assert five.speed_mps == 1.2
+    assert five.geom.contains(at(1.2 * 300 + 20)) and not five.geom.contains(at(1.2 * 300 + 80))
+
+
+def test_isochrones_say_which_circles_are_stale(settings, viewer_api):
+    street(0, 1000)
+    f = facility(at(0))
+    build(f)
+    settings.GRIDMAP_WALK_ACCESS_M = 30
+    body = viewer_api.get("/api/coverage/isochrones/", {"kind": "medical", "minutes": 5}).json()
+    (feature,) = body["features"]
+    assert feature["properties"]["stale"] is True and feature["properties"]["access_m"] == 50
+    assert coverage.stale_facilities() == [f.pk]
 
 
 # --- the API ------------------------------------------------------------------------------------
@@ -227,6 +317,48 @@ def test_holes_and_siting_api(town, viewer_api):
         "/api/coverage/siting/", {"kind": "medical", "k": 2, "unit": world["node"].pk}
     ).json()
     assert [s["residents"] for s in siting["sites"]] == [4]
+    given = viewer_api.get(
+        "/api/coverage/siting/",
+        {"kind": "medical", "unit": world["node"].pk, "candidates": "98.005,39.001;98.0,39.0"},
+    ).json()
+    assert [(s["building_id"], s["point"]) for s in given["sites"]] == [(None, [98.005, 39.001])]
+
+
+def test_buildings_coverage_api_in_a_box(town, viewer_api):
+    _, _, homes = town
+    body = viewer_api.get(
+        "/api/coverage/buildings/", {"kind": "medical", "bbox": "98.0,39.0,98.002,39.002"}
+    ).json()
+    assert [f["properties"]["building_id"] for f in body["features"]] == [homes["near"].building_id]
+
+
+def test_households_coverage_needs_the_household_permission_and_a_grid_or_node(town, api_as):
+    world, _, homes = town
+    query = {"unit": world["node"].pk}
+    assert api_as("viewer").get("/api/coverage/households/", query).status_code == 403
+    planner = api_as("planner")
+    rows = planner.get("/api/coverage/households/", {**query, "kind": "medical"}).json()
+    assert {r["id"]: r["lacking"] for r in rows} == {
+        homes["near"].pk: [],
+        homes["mid"].pk: [],
+        homes["far"].pk: ["medical"],
+    }
+    assert "head_name" not in str(rows)
+    refused = planner.get("/api/coverage/households/", {"unit": world["segment"].pk})
+    assert refused.status_code == 400 and refused.json()["where"] == "unit"
+
+
+def test_facility_layer_in_a_box_and_of_one_kind(world, viewer_api):
+    facility(Point(98.001, 39.001, srid=4326))
+    facility(Point(98.002, 39.001, srid=4326), kind=Facility.Kind.EDUCATION)
+    facility(Point(99.0, 39.001, srid=4326))
+    body = viewer_api.get("/api/layers/facilities/", {"bbox": "98,39,98.01,39.01"}).json()
+    assert sorted(f["properties"]["kind"] for f in body["features"]) == ["education", "medical"]
+    one = viewer_api.get(
+        "/api/layers/facilities/", {"bbox": "98,39,98.01,39.01", "kind": "education"}
+    ).json()
+    assert [f["properties"]["kind"] for f in one["features"]] == ["education"]
+    assert one["features"][0]["properties"]["grid_code"] is not None
 
 
 @pytest.mark.parametrize(
@@ -238,6 +370,18 @@ def test_holes_and_siting_api(town, viewer_api):
         ("/api/coverage/units/", {"level": "grid"}, "parent"),
         ("/api/coverage/siting/", {"kind": "medical", "k": 50, "unit": 1}, "k"),
         ("/api/coverage/siting/", {"kind": "medical"}, "unit"),
+        (
+            "/api/coverage/siting/",
+            {"kind": "medical", "unit": 1, "candidates": "98,x"},
+            "candidates",
+        ),
+        (
+            "/api/coverage/siting/",
+            {"kind": "medical", "unit": 1, "candidates": "39,98"},
+            "candidates",
+        ),
+        ("/api/coverage/buildings/", {"kind": "medical"}, "unit"),
+        ("/api/layers/facilities/", {"bbox": "98,39,98.01,39.01", "kind": "spa"}, "kind"),
     ],
 )
 def test_coverage_api_refuses_bad_parameters_with_where(world, viewer_api, path, query, where):

@@ -3,6 +3,8 @@ analysis is layers.coverage; no personal data (households are counted, or shown 
 
 from __future__ import annotations
 
+import math
+
 from django.contrib.gis.geos import Polygon
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -63,7 +65,7 @@ def _minutes(request: Request) -> int:
     return int(parse_choice(request, "minutes", MINUTES, "15"))
 
 
-def _unit_prefixes(request: Request) -> list[str] | None:
+def _unit(request: Request) -> GridUnit | None:
     raw = request.query_params.get("unit")
     if not raw:
         return None
@@ -74,7 +76,55 @@ def _unit_prefixes(request: Request) -> list[str] | None:
     unit = GridUnit.objects.filter(pk=int(raw)).first()
     if unit is None:
         raise ApiError("not_found", f"单元 {raw} 不存在 / unit {raw} does not exist", "unit", 404)
-    return [unit.code]
+    return unit
+
+
+def _unit_ids(request: Request) -> list[int] | None:
+    unit = _unit(request)
+    return None if unit is None else [unit.pk]
+
+
+def _unit_or_bbox(request: Request) -> tuple[list[int] | None, tuple | None]:
+    units, bbox = _unit_ids(request), parse_bbox(request)
+    if units is None and bbox is None:
+        raise ApiError("missing_parameter", "需要参数 unit 或 bbox / give unit or bbox", "unit")
+    return units, bbox
+
+
+# At most this many candidate sites in one siting request.
+MAX_CANDIDATES = 500
+
+
+def _candidates(request: Request) -> list[tuple[float, float]] | None:
+    """candidates=lon,lat;lon,lat… (WGS84), each checked like any point of the API."""
+    raw = request.query_params.get("candidates")
+    if not raw:
+        return None
+    points = []
+    for n, part in enumerate(raw.split(";"), start=1):
+        try:
+            lon, lat = (float(v) for v in part.split(","))
+        except ValueError:
+            raise ApiError(
+                "invalid_candidates",
+                f"第 {n} 个候选点应为 lon,lat，收到 '{part}' / candidate {n} must be lon,lat",
+                "candidates",
+            ) from None
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90) or not (math.isfinite(lon + lat)):
+            raise ApiError(
+                "invalid_candidates",
+                f"第 {n} 个候选点坐标越界：{part} / candidate {n} is out of range: {part}",
+                "candidates",
+            )
+        points.append((lon, lat))
+    if len(points) > MAX_CANDIDATES:
+        raise ApiError(
+            "invalid_candidates",
+            f"候选点最多 {MAX_CANDIDATES} 个，收到 {len(points)} / at most {MAX_CANDIDATES} "
+            f"candidates, got {len(points)}",
+            "candidates",
+        )
+    return points
 
 
 class IsochronesView(APIView):
@@ -198,9 +248,94 @@ class HolesView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         text = coverage.holes_geojson(
-            _kind(request), _minutes(request), _unit_prefixes(request), parse_bbox(request)
+            _kind(request), _minutes(request), _unit_ids(request), parse_bbox(request)
         )
         return geojson_response(text)
+
+
+class BuildingsCoverageView(APIView):
+    """各建筑住户的步行时间 / per building: its households' walking time to the kind."""
+
+    required_permissions = ["gridmap.view_gridunit"]
+
+    @extend_schema(
+        parameters=[KIND, UNIT, BBOX_OPTIONAL],
+        responses={
+            200: feature_collection(
+                "Point",
+                {
+                    "building_id": {"type": "integer"},
+                    "address": {"type": "string"},
+                    "households": {"type": "integer"},
+                    "residents": {"type": "integer"},
+                    "minutes": {
+                        "type": ["number", "null"],
+                        "description": "最远一户的步行分钟；有户超过 15 分钟为 null / the longest "
+                        "walk among its households, null when one is beyond 15 minutes",
+                    },
+                    "within": {
+                        "type": "object",
+                        "description": "各阈值内的户数、人数 / households and residents within "
+                        "5, 10, 15 minutes",
+                    },
+                },
+                "按建筑（在其锚点）汇总，无个人数据 / per building at its anchor; no personal data",
+            ),
+            400: ERROR,
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        kind = _kind(request)
+        units, bbox = _unit_or_bbox(request)
+        return geojson_response(coverage.buildings_geojson(kind, units, bbox))
+
+
+class HouseholdsCoverageView(APIView):
+    """每户到各类设施的步行时间与欠缺类别 / per household: minutes to each kind, kinds lacking."""
+
+    required_permissions = ["gridmap.view_gridunit", "layers.view_household"]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "unit", int, required=True, description="网格或社区 id / a grid or node id"
+            ),
+            OpenApiParameter("kind", str, enum=list(coverage.KINDS), description="默认全部"),
+        ],
+        responses={
+            200: inline_serializer(
+                "HouseholdCoverage",
+                {
+                    "id": serializers.IntegerField(),
+                    "building_id": serializers.IntegerField(allow_null=True),
+                    "grid_code": serializers.CharField(allow_null=True),
+                    "minutes": serializers.DictField(
+                        child=serializers.FloatField(allow_null=True),
+                        help_text="各类别最近设施的步行分钟，超过 15 分钟为 null / minutes per kind",
+                    ),
+                    "lacking": serializers.ListField(
+                        child=serializers.CharField(),
+                        help_text="15 分钟内没有的类别 / kinds not within 15 minutes",
+                    ),
+                },
+                many=True,
+            ),
+            400: ERROR,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        unit = _unit(request)
+        if unit is None:
+            raise ApiError("missing_parameter", "缺少参数 unit / missing parameter unit", "unit")
+        if unit.level not in ("grid", "node"):
+            raise ApiError(
+                "invalid_unit",
+                "逐户结果只按网格或社区提供 / per-household results are given per grid or node",
+                "unit",
+            )
+        kind = _kind(request, required=False)
+        kinds = [kind] if kind else list(coverage.KINDS)
+        return Response(coverage.household_coverage([unit.pk], kinds))
 
 
 class SitingView(APIView):
@@ -215,6 +350,12 @@ class SitingView(APIView):
             OpenApiParameter("k", int, default=3, description="最多几个 / at most k sites (1–10)"),
             UNIT,
             BBOX_OPTIONAL,
+            OpenApiParameter(
+                "candidates",
+                str,
+                description="候选点 lon,lat;lon,lat…（WGS84，最多 500）；缺省为范围内建筑 / "
+                "candidate sites (WGS84, at most 500); default: the buildings in scope",
+            ),
         ],
         responses={
             200: inline_serializer(
@@ -226,7 +367,7 @@ class SitingView(APIView):
                         "Site",
                         {
                             "rank": serializers.IntegerField(),
-                            "building_id": serializers.IntegerField(),
+                            "building_id": serializers.IntegerField(allow_null=True),
                             "name": serializers.CharField(),
                             "point": serializers.ListField(child=serializers.FloatField()),
                             "residents": serializers.IntegerField(help_text="新覆盖人数"),
@@ -244,8 +385,7 @@ class SitingView(APIView):
         raw = request.query_params.get("k", "3")
         if not raw.isdigit() or not 1 <= int(raw) <= 10:
             raise ApiError("invalid_k", f"k 应为 1–10，收到 '{raw}' / k must be 1–10", "k")
-        prefixes, bbox = _unit_prefixes(request), parse_bbox(request)
-        if prefixes is None and bbox is None:
-            raise ApiError("missing_parameter", "需要参数 unit 或 bbox / give unit or bbox", "unit")
-        sites = coverage.siting(kind, minutes, int(raw), prefixes, bbox)
+        candidates = _candidates(request)
+        units, bbox = _unit_or_bbox(request)
+        sites = coverage.siting(kind, minutes, int(raw), units, bbox, candidates)
         return Response({"kind": kind, "minutes": minutes, "sites": sites})

@@ -1,4 +1,5 @@
-"""Layer API views: unit summary, map layers inside a box, unit load, and search."""
+"""Layer API views: unit summary, map layers inside a box (buildings, cameras, facilities,
+households), unit load, and search."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from gridmap.api.views import BBoxFilter
 from gridmap.codes import LEVELS
 from gridmap.models import GridUnit
 from gridmap.staffing import WORKLOAD_TOLERANCE
-from layers.models import Household
+from layers.models import Facility, Household
 from layers.services import maplayers
 from layers.services.load import LEVELS as LOAD_LEVELS
 from layers.services.load import unit_load
@@ -229,6 +230,38 @@ class CameraLayerView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         return geojson_response(maplayers.cameras_geojson(require_bbox(request)))
+
+
+class FacilityLayerView(APIView):
+    """服务设施图层 / service facilities inside a box, as GeoJSON points."""
+
+    required_permissions = ["layers.view_facility"]
+
+    @extend_schema(
+        parameters=[
+            BBOX,
+            OpenApiParameter(
+                "kind", str, enum=Facility.Kind.values, description="设施类别 / kind (default all)"
+            ),
+        ],
+        responses={
+            200: feature_collection(
+                "Point",
+                {
+                    "id": INTEGER,
+                    "kind": STRING,
+                    "name": STRING,
+                    "address": NULLABLE_STRING,
+                    "grid_code": NULLABLE_STRING,
+                },
+                "范围内的服务设施 / facilities inside the box",
+            ),
+            400: ERROR,
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        kind = parse_choice(request, "kind", Facility.Kind.values, None)
+        return geojson_response(maplayers.facilities_geojson(require_bbox(request), kind))
 
 
 HOUSEHOLD_GROUPS = ("grid", "building")

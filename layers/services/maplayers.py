@@ -1,12 +1,12 @@
 """Map layers inside a bounding box as GeoJSON, built in the database: building footprints,
-cameras, and households aggregated by building or by grid (never one feature per household)."""
+cameras, service facilities, and households aggregated by building or by grid (never one feature per household)."""
 
 from __future__ import annotations
 
 from django.db import connection
 
 from gridmap.models import GridUnit
-from layers.models import Building, Camera, Household
+from layers.models import Building, Camera, Facility, Household
 
 # A layer sends at most this many features and says "truncated": true when there were more;
 # a map zoomed out that far should ask for a smaller box.
@@ -90,6 +90,21 @@ def cameras_geojson(bbox: BBox) -> str:
         'id', hit.id, 'code', hit.code, 'name', NULLIF(hit.name, ''), 'bearing', hit.bearing,
         'fov', hit.fov, 'range_m', hit.range_m, 'status', hit.status, 'grid_code', hit.grid_code)"""
     return collection(rows, properties, "id", box_params(bbox), with_id=True)
+
+
+def facilities_geojson(bbox: BBox, kind: str | None = None) -> str:
+    """Service facilities inside `bbox` (of one kind, if given), with their grid code."""
+    rows = f"""
+        SELECT f.id, f.location AS geom, f.kind, f.name, f.address, g.code AS grid_code
+          FROM {Facility._meta.db_table} f
+          LEFT JOIN {GridUnit._meta.db_table} g ON g.id = f.grid_id
+         WHERE ST_Intersects(f.location, {ENVELOPE})
+           AND (%(kind)s::text IS NULL OR f.kind = %(kind)s)
+    """
+    properties = """json_build_object(
+        'id', hit.id, 'kind', hit.kind, 'name', hit.name, 'address', NULLIF(hit.address, ''),
+        'grid_code', hit.grid_code)"""
+    return collection(rows, properties, "id", {**box_params(bbox), "kind": kind}, with_id=True)
 
 
 # Aggregates over households `h`: households, residents and households by color.
