@@ -1,8 +1,8 @@
-"""GridMap benchmarks: assignment (bulk and incremental), locate, edit and dispatch, each as a
-ratio to the bare PostGIS queries on the same data in the same run.
+"""GridMap benchmarks: assignment (bulk and incremental), locate, edit, dispatch and coverage,
+each as a ratio to the bare PostGIS (or pgRouting) queries on the same data in the same run.
 
     python bench/run.py [--grids 20000] [--households 1000000] [--repeat 3] [--seed 7]
-                        [--only assignment|locate|edit|dispatch]
+                        [--only assignment|locate|edit|dispatch|coverage]
 
 Runs in its own database (`<name>_bench`, made and migrated like a test database and kept
 between runs, so the synthetic city is generated once per size and seed). Prints a table and
@@ -32,11 +32,13 @@ django.setup()
 
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.contrib.gis.geos import Point  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 from shapely.geometry import Point as ShapelyPoint  # noqa: E402
 
+from bench.coverage import bench_coverage, print_coverage  # noqa: E402
 from bench.dispatch import bench_dispatch, print_dispatch  # noqa: E402
 from bench.edit import bench_edit  # noqa: E402
 from gridmap.assignment import assign  # noqa: E402
@@ -44,6 +46,8 @@ from gridmap.models import GridUnit  # noqa: E402
 from layers.demo.loader import load_city  # noqa: E402
 from layers.demo.synthcity import generate_city  # noqa: E402
 from layers.models import Household  # noqa: E402
+
+KARAMAY = "650203"  # the demo district the coverage benchmark measures
 
 # The synthetic city sits on a disc around Beijing's centre, sized to the number of grids.
 CENTRE = (116.40, 39.90)
@@ -66,10 +70,14 @@ BARE_LOCATE = """
 """
 
 
-def use_bench_database() -> None:
-    """Switch the default connection to <name>_bench, creating and migrating it if needed."""
+DATABASE_NAME = connection.settings_dict["NAME"]
+
+
+def use_bench_database(suffix: str = "_bench") -> None:
+    """Switch the default connection to <name><suffix>, creating and migrating it if needed."""
     settings = connection.settings_dict
-    settings["TEST"] = {**settings.get("TEST", {}), "NAME": f"{settings['NAME']}_bench"}
+    connection.close()
+    settings["TEST"] = {**settings.get("TEST", {}), "NAME": f"{DATABASE_NAME}{suffix}"}
     # Not serialized: that is for test cases, and it read the whole city (~70 s) on every run.
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True, serialize=False)
 
@@ -227,9 +235,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["assignment", "locate", "edit", "dispatch"],
+        choices=["assignment", "locate", "edit", "dispatch", "coverage"],
         help="run one part (assignment = bulk + incremental; edit = reshape preview and commit; "
-        "dispatch = GET /api/dispatch/ under gunicorn with concurrent clients)",
+        "dispatch = GET /api/dispatch/ under gunicorn with concurrent clients; coverage = service "
+        "circles and the coverage table, on the Karamay demo and the synthetic city)",
+    )
+    parser.add_argument(
+        "--coverage-facilities", type=int, default=500, help="facilities sampled in the city"
     )
     parser.add_argument(
         "--edit-repeat", type=int, default=15, help="repetitions of each edit measurement"
@@ -252,13 +264,20 @@ def main() -> None:
     parser.add_argument("--dispatch-port", type=int, default=8790)
     args = parser.parse_args()
 
+    demo_coverage = None
+    if args.only in (None, "coverage"):
+        # The demo district first, in its own database (<name>_bench_demo, loaded once).
+        use_bench_database("_bench_demo")
+        if not GridUnit.objects.filter(code=KARAMAY).exists():
+            call_command("load_demo")
+        demo_coverage = bench_coverage(KARAMAY, None, args.repeat, args.seed)
     use_bench_database()
     ensure_city(args.grids, args.households, args.seed)
     grids = GridUnit.objects.grids().count()
     households = Household.objects.count()
     print(f"city: {grids} grids, {households} households")
 
-    bulk = incremental = located = edited = dispatched = None
+    bulk = incremental = located = edited = dispatched = city_coverage = None
     if args.only in (None, "assignment"):
         bulk = bench_bulk(args.repeat)
         incremental = bench_incremental(args.repeat, bulk["service_s"])
@@ -277,6 +296,10 @@ def main() -> None:
             serial=args.dispatch_serial,
         )
 
+    if args.only in (None, "coverage"):
+        network = GridUnit.objects.get(level="network").code
+        city_coverage = bench_coverage(network, args.coverage_facilities, args.repeat, args.seed)
+
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -287,6 +310,7 @@ def main() -> None:
         "locate": located,
         "edit": edited,
         "dispatch": dispatched,
+        "coverage": {"demo": demo_coverage, "city": city_coverage},
     }
     print()
     print("| benchmark | GridMap | bare PostGIS | ratio | target |")
@@ -317,6 +341,10 @@ def main() -> None:
         print_edit(edited)
     if dispatched:
         print_dispatch(dispatched)
+    if demo_coverage:
+        print_coverage("Karamay demo", demo_coverage)
+    if city_coverage:
+        print_coverage("city", city_coverage)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"{results['when'].replace(':', '')}.json"
@@ -332,6 +360,12 @@ def main() -> None:
             json.dumps({**common, "dispatch": dispatched}, indent=2, ensure_ascii=False)
         )
         print("and to bench/results/dispatch.json")
+    if city_coverage or demo_coverage:
+        common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
+        (out / "coverage.json").write_text(
+            json.dumps({**common, "coverage": results["coverage"]}, indent=2, ensure_ascii=False)
+        )
+        print("and to bench/results/coverage.json")
 
 
 def print_edit(edited: dict) -> None:

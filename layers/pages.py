@@ -111,23 +111,12 @@ def _coverage_api_paths() -> dict[str, Any]:
         "isochrones": reverse("coverage-isochrones"),
         "coverage": reverse("coverage-units"),
         "unitCoverage": path_with_id("coverage-unit"),
-        "holes": reverse("coverage-holes"),
+        "buildings": reverse("coverage-buildings"),
         "siting": reverse("coverage-siting"),
+        "facilities": reverse("layer-facilities"),
         "units": reverse("unit-list"),
         "unit": path_with_id("unit-detail"),
-        "households": reverse("layer-households"),
     }
-
-
-def _facilities(user: Any) -> list[list[Any]]:
-    """Every facility as [id, kind, name, lon, lat]: the coverage API has no facility layer, and a
-    city has a few hundred of them, so the page gets them all at once."""
-    if not user.has_perm("layers.view_facility"):
-        return []
-    return [
-        [f.pk, f.kind, f.name, round(f.location.x, 7), round(f.location.y, 7)]
-        for f in Facility.objects.only("kind", "name", "location").order_by("pk")
-    ]
 
 
 @login_required
@@ -148,7 +137,6 @@ def coverage(request: HttpRequest) -> HttpResponse:
             "api": _coverage_api_paths(),
             "kinds": [[value, str(label)] for value, label in kinds],
             "thresholds": list(THRESHOLDS),
-            "facilities": _facilities(user),
         },
         kinds=kinds,
         thresholds=THRESHOLDS,

@@ -74,11 +74,12 @@ def test_the_page_offers_the_ten_kinds_and_three_walking_times_in_chinese(world)
     assert strings["gain"] == "新覆盖 {residents} 人（{households} 户）"
 
 
-def test_the_facilities_come_with_the_page_for_those_who_may_view_them(world):
-    Facility.objects.create(kind="medical", name="利民卫生站", location=Point(98.001, 39.001))
+def test_the_page_asks_the_apis_for_facilities_and_walking_times_by_box(world):
     html = logged_in_client("viewer").get(PATH).content.decode()
-    (facility,) = embedded_json(html, "coverage-config")["facilities"]
-    assert facility[1:] == ["medical", "利民卫生站", 98.001, 39.001]
+    config = embedded_json(html, "coverage-config")
+    assert config["api"]["facilities"] == "/api/layers/facilities/"
+    assert config["api"]["buildings"] == "/api/coverage/buildings/"
+    assert "facilities" not in config  # no longer embedded: a city has too many
 
 
 def test_a_configured_basemap_is_used(world, settings):

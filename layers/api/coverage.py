@@ -266,6 +266,9 @@ class BuildingsCoverageView(APIView):
                 {
                     "building_id": {"type": "integer"},
                     "address": {"type": "string"},
+                    "grid_id": {"type": ["integer", "null"]},
+                    "grid_code": {"type": ["string", "null"]},
+                    "grid_name": {"type": ["string", "null"]},
                     "households": {"type": "integer"},
                     "residents": {"type": "integer"},
                     "minutes": {

@@ -8,15 +8,15 @@
   "use strict";
 
   const kit = window.GridMapKit;
-  const { h, fill, num, apiPath, withQuery, listOf } = kit;
+  const { h, fill, num, apiPath, withQuery } = kit;
   const { cfg, t, map, groups } = kit.page("coverage");
   const KIND = Object.fromEntries(cfg.kinds);
   const THRESHOLDS = cfg.thresholds;
   const FARTHEST = THRESHOLDS[THRESHOLDS.length - 1];
 
   // Layers loaded by bounding box are fetched only from these zooms on, so requests stay small;
-  // walking times per building take one walk per threshold, so they wait for a closer view.
-  const MIN_ZOOM = { grid: 13, isochrones: 11, holes: 13, households: 15 };
+  // walking times per building are drawn one marker a building, so they wait for a closer view.
+  const MIN_ZOOM = { grid: 13, isochrones: 11, facilities: 11, holes: 13, households: 15 };
   // Share of households within reach: < 20 %, 20–40, 40–60, 60–80, 80–99, all.
   const SHARE_COLORS = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"];
   const NO_HOUSEHOLDS = "#cfd8dc";
@@ -47,8 +47,8 @@
     kind: el.choice.querySelector("select[name=kind]").value,
     minutes: Number(el.choice.querySelector("input[name=minutes]:checked").value),
     unit: null,       // {feature, coverage}: the unit whose chart is shown
-    holes: null,      // minutes → the holes answer for the view (null: zoomed out)
-    facilitiesInView: 0,
+    buildings: null,  // the view's buildings with their walking times (null: zoomed out)
+    facilitiesInView: null,
   };
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -182,34 +182,59 @@
 
   const facilityIcon = L.divIcon({ className: "cv-facility", iconSize: [14, 14], iconAnchor: [7, 7] });
 
-  function drawFacilities() {
+  async function loadFacilities() {
     const group = groups.facilities;
+    if (map.getZoom() < MIN_ZOOM.facilities) {
+      group.clearLayers();
+      state.facilitiesInView = null;
+      return;
+    }
+    let answer;
+    try {
+      answer = await fetchAll(withQuery(cfg.api.facilities, { kind: state.kind, bbox: kit.viewBbox(map) }), "facilities");
+    } catch (err) {
+      failed(err);
+      return;
+    }
     group.clearLayers();
-    cfg.facilities.forEach(function (f) {
-      const [id, kind, name, lon, lat] = f;
-      if (kind !== state.kind) return;
-      group.addLayer(L.marker([lat, lon], { icon: facilityIcon, pane: "cv-facilities", keyboard: false })
-        .bindTooltip(h("span", {}, [name, " · ", KIND[kind], " #", id])));
-    });
-    countFacilities();
-  }
-
-  function countFacilities() {
-    const bounds = map.getBounds();
-    state.facilitiesInView = cfg.facilities.filter(function (f) {
-      return f[1] === state.kind && bounds.contains([f[4], f[3]]);
-    }).length;
+    group.addLayer(L.geoJSON(answer.features, {
+      pointToLayer: function (f, latlng) {
+        const p = f.properties;
+        return L.marker(latlng, { icon: facilityIcon, pane: "cv-facilities", keyboard: false })
+          .bindTooltip(h("span", {}, [p.name, " · ", KIND[p.kind], p.address ? " · " + p.address : ""]));
+      },
+    }));
+    state.facilitiesInView = answer.features.length;
   }
 
   // ---- households by walking time, and those left out -----------------------------------------
 
   // The walking band of a building: the first threshold its households are all within.
-  function band(buildingId, beyond) {
-    if (beyond[FARTHEST].has(buildingId)) return "far";
-    for (let i = 0; i < THRESHOLDS.length; i++) {
-      if (!beyond[THRESHOLDS[i]].has(buildingId)) return String(THRESHOLDS[i]);
-    }
-    return "far";
+  function band(p) {
+    if (p.minutes === null) return "far";
+    const m = THRESHOLDS.find(function (x) { return p.within[x].households === p.households; });
+    return m === undefined ? "far" : String(m);
+  }
+
+  // The view's buildings with households beyond `minutes`, with how many; the grids by those.
+  function holesAt(minutes) {
+    const buildings = [];
+    const grids = {};
+    (state.buildings || []).forEach(function (f) {
+      const p = f.properties;
+      const households = p.households - p.within[minutes].households;
+      if (!households) return;
+      const residents = p.residents - p.within[minutes].residents;
+      buildings.push({ feature: f, households: households, residents: residents });
+      if (p.grid_id === null) return;
+      const g = grids[p.grid_id] || (grids[p.grid_id] = { id: p.grid_id, code: p.grid_code, name: p.grid_name, households: 0, residents: 0 });
+      g.households += households;
+      g.residents += residents;
+    });
+    const ranked = Object.values(grids).sort(function (a, b) {
+      return b.residents - a.residents || (a.code < b.code ? -1 : 1);
+    });
+    return { minutes: minutes, buildings: buildings, grids: ranked };
   }
 
   function bandLabel(key) {
@@ -223,68 +248,55 @@
     if (zoom < MIN_ZOOM.holes || (!showHoles && !withBands)) {
       groups.holes.clearLayers();
       groups.households.clearLayers();
-      state.holes = null;
+      state.buildings = null;
       return;
     }
-    const bbox = kit.viewBbox(map);
-    const minutes = withBands ? THRESHOLDS : [state.minutes];
-    const opts = latest("holes");
-    const calls = minutes.map(function (m) {
-      return request(withQuery(cfg.api.holes, { kind: state.kind, minutes: m, bbox: bbox }), opts);
-    });
-    if (withBands) calls.push(fetchAll(withQuery(cfg.api.households, { bbox: bbox, group: "building" }), "households"));
-    let answers;
+    let answer;
     try {
-      answers = await Promise.all(calls);
+      answer = await request(withQuery(cfg.api.buildings, { kind: state.kind, bbox: kit.viewBbox(map) }), latest("holes"));
     } catch (err) {
       failed(err);
       return;
     }
-    state.holes = {};
-    minutes.forEach(function (m, i) { state.holes[m] = answers[i]; });
+    state.buildings = answer.features;
     groups.households.clearLayers();
-    if (withBands) drawHouseholds(answers[answers.length - 1].features);
-    else if (zoom < MIN_ZOOM.households) groups.households.clearLayers();
-    drawHoles(showHoles ? state.holes[state.minutes] : null);
+    if (withBands) drawHouseholds(state.buildings);
+    drawHoles(showHoles ? holesAt(state.minutes) : null);
   }
 
   function drawHouseholds(features) {
-    const beyond = {};
-    THRESHOLDS.forEach(function (m) {
-      beyond[m] = new Set(listOf(state.holes[m], "features").map(function (f) { return f.properties.building_id; }));
-    });
     groups.households.addLayer(L.geoJSON(features, {
       pointToLayer: function (f, latlng) {
         const p = f.properties;
-        const key = p.group === "building" ? band(p.building_id, beyond) : "unknown";
+        const key = band(p);
         const marker = L.circleMarker(latlng, {
           pane: "cv-households", radius: Math.min(10, 4 + Math.sqrt(p.households || 1)),
           color: "#fff", weight: 1, fillColor: BAND_COLORS[key], fillOpacity: 0.95,
         });
         marker.bindTooltip(h("span", {}, [
+          p.address || "", p.address ? h("br") : null,
           t("households_residents", { households: num(p.households), residents: num(p.residents) }),
-          " · ", t("walk_time"), " ", key === "unknown" ? t("band_unknown") : bandLabel(key),
+          " · ", t("walk_time"), " ", bandLabel(key),
         ]));
         return marker;
       },
     }));
   }
 
-  function drawHoles(answer) {
+  function drawHoles(holes) {
     groups.holes.clearLayers();
-    if (!answer) return;
-    groups.holes.addLayer(L.geoJSON(listOf(answer, "features"), {
-      pointToLayer: function (f, latlng) {
-        const p = f.properties;
-        return L.circleMarker(latlng, {
-          pane: "cv-holes", radius: Math.min(14, 6 + Math.sqrt(p.households)),
-          color: "#b71c1c", weight: 2.5, fillColor: "#ff5252", fillOpacity: 0.25,
-        }).bindTooltip(h("span", {}, [
-          p.address || "", p.address ? h("br") : null,
-          t("uncovered", { minutes: answer.minutes, households: num(p.households), residents: num(p.residents) }),
-        ]));
-      },
-    }));
+    if (!holes) return;
+    holes.buildings.forEach(function (hole) {
+      const p = hole.feature.properties;
+      const [lon, lat] = hole.feature.geometry.coordinates;
+      groups.holes.addLayer(L.circleMarker([lat, lon], {
+        pane: "cv-holes", radius: Math.min(14, 6 + Math.sqrt(hole.households)),
+        color: "#b71c1c", weight: 2.5, fillColor: "#ff5252", fillOpacity: 0.25,
+      }).bindTooltip(h("span", {}, [
+        p.address || "", p.address ? h("br") : null,
+        t("uncovered", { minutes: holes.minutes, households: num(hole.households), residents: num(hole.residents) }),
+      ])));
+    });
   }
 
   // ---- the panel: the view, the unit, the sites ----------------------------------------------
@@ -293,23 +305,24 @@
     const kind = KIND[state.kind];
     const parts = [h("p", {}, [
       h("strong", {}, kind), " · ", t("minutes", { n: state.minutes }), " · ",
-      t("facilities_in_view", { kind: kind, n: num(state.facilitiesInView) }),
+      state.facilitiesInView === null ? t("zoom_in_for_facilities")
+        : t("facilities_in_view", { kind: kind, n: num(state.facilitiesInView) }),
     ])];
-    const answer = state.holes && state.holes[state.minutes];
+    const answer = state.buildings && holesAt(state.minutes);
     if (!answer) {
       parts.push(h("p", { class: "muted" }, t("zoom_in_for_households")));
     } else {
-      const features = listOf(answer, "features");
-      const households = features.reduce(function (s, f) { return s + f.properties.households; }, 0);
-      const residents = features.reduce(function (s, f) { return s + f.properties.residents; }, 0);
-      if (!features.length) {
+      const holes = answer.buildings;
+      const households = holes.reduce(function (s, x) { return s + x.households; }, 0);
+      const residents = holes.reduce(function (s, x) { return s + x.residents; }, 0);
+      if (!holes.length) {
         parts.push(h("p", { class: "ok" }, t("no_holes", { minutes: state.minutes })));
       } else {
         parts.push(h("p", { class: "uncovered" }, t("uncovered", {
           minutes: state.minutes, households: num(households), residents: num(residents),
         })));
         parts.push(h("h4", {}, t("grids_ranked")));
-        parts.push(h("ol", { class: "cv-grids" }, (answer.grids || []).slice(0, GRIDS_LISTED).map(function (g) {
+        parts.push(h("ol", { class: "cv-grids" }, answer.grids.slice(0, GRIDS_LISTED).map(function (g) {
           return h("li", {}, h("button", { type: "button", class: "link", onclick: function () { selectUnit(g.id, true); } }, [
             g.name, " ", h("code", {}, g.code), " · ",
             t("households_residents", { households: num(g.households), residents: num(g.residents) }),
@@ -461,8 +474,7 @@
   // ---- loading and events --------------------------------------------------------------------
 
   async function reload() {
-    countFacilities();
-    await Promise.all([loadGrid(), loadIsochrones(), loadHoles()]);
+    await Promise.all([loadGrid(), loadIsochrones(), loadFacilities(), loadHoles()]);
     renderView();
     document.body.dataset.coverageLoaded = String(Date.now());
   }
@@ -472,7 +484,6 @@
     state.minutes = Number(el.choice.querySelector("input[name=minutes]:checked").value);
     status("");
     clearSites();
-    drawFacilities();
     renderUnit();
     return reload();
   }
@@ -485,11 +496,11 @@
   kit.onOverlayToggle(map, groups, function (key) {
     if (key === "grid") loadGrid();
     else if (key === "isochrones") loadIsochrones();
+    else if (key === "facilities") loadFacilities().then(renderView);
     else if (key === "holes" || key === "households") loadHoles().then(renderView);
   });
   kit.addLegend(map, "cv-legend", "cv-legend");
 
-  drawFacilities();
   reload().then(function () {
     document.body.dataset.coverageReady = "1";
   });
