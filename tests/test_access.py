@@ -95,6 +95,22 @@ def test_schema_and_docs_are_served(world, admin_client):
     assert "cdn." not in docs.content.decode()
 
 
+def test_the_openapi_schema_is_valid_and_names_the_coverage_routes(db):
+    from django.core.management import call_command
+
+    out = __import__("io").StringIO()
+    # --fail-on-warn: an undocumented parameter or an invalid schema fails here.
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    text = out.getvalue()
+    for path in (
+        "/api/coverage/buildings/",
+        "/api/coverage/households/",
+        "/api/coverage/siting/",
+        "/api/layers/facilities/",
+    ):
+        assert f"{path}:" in text
+
+
 def test_a_deleted_token_stops_working_at_once(world, db):
     from rest_framework.authtoken.models import Token
 

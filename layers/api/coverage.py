@@ -266,13 +266,14 @@ class BuildingsCoverageView(APIView):
                 {
                     "building_id": {"type": "integer"},
                     "address": {"type": "string"},
-                    "grid_id": {"type": ["integer", "null"]},
-                    "grid_code": {"type": ["string", "null"]},
-                    "grid_name": {"type": ["string", "null"]},
+                    "grid_id": {"type": "integer", "nullable": True},
+                    "grid_code": {"type": "string", "nullable": True},
+                    "grid_name": {"type": "string", "nullable": True},
                     "households": {"type": "integer"},
                     "residents": {"type": "integer"},
                     "minutes": {
-                        "type": ["number", "null"],
+                        "type": "number",
+                        "nullable": True,
                         "description": "最远一户的步行分钟；有户超过 15 分钟为 null / the longest "
                         "walk among its households, null when one is beyond 15 minutes",
                     },
