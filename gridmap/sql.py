@@ -39,3 +39,20 @@ class PreparedStatement:
                 [params[param] for param in self.types],
             )
             return cursor.fetchone()
+
+
+def degree_box(centre: str, lat: str, radius_m: str) -> str:
+    """SQL: `centre` expanded to a lon/lat box that holds every point within `radius_m` metres.
+
+    The GiST indexes are on geometry (degrees) and a geography cast cannot use them, so each
+    metric search takes the rows inside this box by index (`&&`) and applies the exact test on
+    the ellipsoid to those alone. The box is never too small: a degree of latitude is at least
+    110 574 m (at the equator), and a degree of longitude at least 111 319 m × cos(latitude),
+    taken at the circle's poleward edge; within a degree of a pole every longitude is in.
+    """
+    dlat = f"(({radius_m}) / 110500.0)"
+    dlon = (
+        f"(CASE WHEN abs({lat}) + {dlat} < 89 "
+        f"THEN ({radius_m}) / (111300.0 * cos(radians(abs({lat}) + {dlat}))) ELSE 360 END)"
+    )
+    return f"ST_Expand({centre}, {dlon}, {dlat})"

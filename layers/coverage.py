@@ -14,6 +14,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from gridmap.models import GridUnit
+from gridmap.sql import degree_box
 from layers.models import Building, Facility, Household, Road, ServiceCircle
 from layers.services import walknet
 from layers.services.maplayers import ENVELOPE, BBox, box_params, collection
@@ -320,10 +321,13 @@ def _load_targets(where: str, params: dict) -> None:
 
 
 # Metres from target `t` on edge `e` to the nearest source, given the cost `ds`/`dt` of reaching
-# the edge's ends (NULL: not within reach) and `same` the sources on the same edge.
+# the edge's ends (NULL: not within reach) and `same.fractions` those of the sources on the same
+# edge (NULL: none).
 _TARGET_METRES = """least(ds.agg_cost + t.fraction * e.cost,
                           dt.agg_cost + (1 - t.fraction) * e.cost,
-                          same.fraction_gap * e.cost)"""
+                          CASE WHEN same.fractions IS NOT NULL THEN
+                              (SELECT min(abs(f - t.fraction)) FROM unnest(same.fractions) f)
+                              * e.cost END)"""
 
 # Minutes from each target to the nearest source (the kind's facilities, as loaded): walked from
 # all of them at once (equicost: each vertex keeps its nearest source), up to the largest
@@ -343,15 +347,17 @@ _WALK_TIMES = f"""
           JOIN {_EDGES} e ON e.id = t.edge_id
           LEFT JOIN dd ds ON ds.node = e.source
           LEFT JOIN dd dt ON dt.node = e.target
-          LEFT JOIN LATERAL (SELECT min(abs(s.fraction - t.fraction)) AS fraction_gap
-                               FROM {_SOURCES} s WHERE s.edge_id = t.edge_id) same ON true
+          LEFT JOIN (SELECT edge_id, array_agg(fraction) AS fractions FROM {_SOURCES}
+                      WHERE edge_id IS NOT NULL GROUP BY edge_id) same ON same.edge_id = t.edge_id
     ),
     buffered AS (
         SELECT t.pid, min(r.minutes)::float8 AS minutes
-          FROM {_TARGETS} t
-          JOIN {_SOURCES} s ON s.edge_id IS NULL
-          JOIN unnest(%(minutes)s::int[], %(radii)s::float8[]) r(minutes, radius)
-            ON ST_DWithin(t.geom::geography, s.geom::geography, r.radius)
+          FROM {_SOURCES} s
+         CROSS JOIN unnest(%(minutes)s::int[], %(radii)s::float8[]) r(minutes, radius)
+          JOIN {_TARGETS} t
+            ON t.geom && {degree_box("s.geom", "ST_Y(s.geom)", "r.radius")}
+           AND ST_DWithin(t.geom::geography, s.geom::geography, r.radius)
+         WHERE s.edge_id IS NULL
          GROUP BY t.pid
     )
     SELECT %(kind)s, t.pid,

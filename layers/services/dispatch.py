@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from gridmap.locate import CHAIN, locate
 from gridmap.models import GridUnit, StaffMember
-from gridmap.sql import PreparedStatement
+from gridmap.sql import PreparedStatement, degree_box
 from layers.models import Building, Camera, Household, Incident
 from layers.services.maplayers import ENVELOPE, BBox, box_params, collection
 
@@ -41,21 +41,6 @@ _INCIDENTS = Incident._meta.db_table
 _UNITS = GridUnit._meta.db_table
 
 
-def _degree_box(centre: str, lat: str, radius_m: str) -> str:
-    """SQL: `centre` expanded to a lon/lat box that holds every point within `radius_m` metres.
-
-    The GiST indexes are on geometry (degrees) and a geography cast cannot use them, so each
-    metric search takes the rows inside this box by index (`&&`) and applies the exact test on
-    the ellipsoid to those alone. The box is never too small: a degree of latitude is at least
-    110 574 m (at the equator), and a degree of longitude at least 111 319 m × cos(latitude),
-    taken at the circle's poleward edge; within a degree of a pole every longitude is in.
-    """
-    dlat = f"(({radius_m}) / 110500.0)"
-    dlon = (
-        f"(CASE WHEN abs({lat}) + {dlat} < 89 "
-        f"THEN ({radius_m}) / (111300.0 * cos(radians(abs({lat}) + {dlat}))) ELSE 360 END)"
-    )
-    return f"ST_Expand({centre}, {dlon}, {dlat})"
 
 
 _POINT_CTE = """
@@ -96,7 +81,7 @@ _CAMERA_JSON = f"""json_build_object(
 # The candidates are the cameras in the box of the longest range or of camera_radius, whichever
 # is larger; sectors are drawn only for the cameras kept. Those that cover the point, else (a
 # blind spot) those within camera_radius, nearest first.
-_CAMERA_BOX = _degree_box("p.geom", "p.lat", "reach.m")
+_CAMERA_BOX = degree_box("p.geom", "p.lat", "reach.m")
 _CAMERAS_SQL = f"""
     WITH {_POINT_CTE},
     near AS MATERIALIZED (
@@ -149,7 +134,7 @@ def _cameras(point: Point, camera_radius_m: float) -> dict:
 
 # Households with a point of their own, and those that follow their building (at its anchor,
 # found through the partial index household_follows_building); the nearest first.
-_RADIUS_BOX = _degree_box("p.geom", "p.lat", "%(radius)s")
+_RADIUS_BOX = degree_box("p.geom", "p.lat", "%(radius)s")
 _HOUSEHOLDS_SQL = f"""
     WITH {_POINT_CTE},
     near AS (
@@ -356,7 +341,7 @@ def dispatch(
 # cameras within the longest range of the box (the degree box taken at its poleward latitude).
 # OFFSET 0 keeps the planner from inlining the sector into both the test and the output, which
 # drew every sector twice (ST_Project is most of the cost).
-_SECTOR_BOX = _degree_box(ENVELOPE, "greatest(abs(%(ymin)s), abs(%(ymax)s))", "reach.m")
+_SECTOR_BOX = degree_box(ENVELOPE, "greatest(abs(%(ymin)s), abs(%(ymax)s))", "reach.m")
 _SECTOR_ROWS = f"""
     SELECT c.id, s.geom, c.code, c.name, c.status, c.bearing, c.fov, c.range_m,
            g.code AS grid_code

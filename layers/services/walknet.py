@@ -67,5 +67,7 @@ def load_points(table: str, points_sql: str, params: dict) -> int:
         )
         count = cursor.rowcount
         cursor.execute(f"CREATE INDEX ON {table} (edge_id)")
+        # Points off every road are matched to others by distance (coverage's buffer circles).
+        cursor.execute(f"CREATE INDEX ON {table} USING gist (geom)")
         cursor.execute(f"ANALYZE {table}")
         return count
