@@ -1,13 +1,16 @@
 """What sits on the grid: buildings, households, cameras, facilities, roads, and incidents (cases)
-with their timeline and per-category deadlines."""
+with their timeline and per-category deadlines; service circles; platform tokens and which layers
+are published without one."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.gis.db.models.functions import PointOnSurface
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GistIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
@@ -451,3 +454,52 @@ class IncidentTransition(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.incident_id} {self.get_action_display()}"
+
+
+def _new_token_key() -> str:
+    return secrets.token_hex(20)
+
+
+class PlatformToken(models.Model):
+    """A read token for a city platform (城市大脑, 数字城管…): which published layers it may read
+    through export, OGC API and tiles, how fast, until it is revoked. Not a user: it can do nothing
+    else. Sent as `Authorization: Bearer <key>` or `?token=<key>`."""
+
+    name = models.CharField(_("平台名称"), max_length=100)
+    key = models.CharField(_("令牌"), max_length=40, unique=True, default=_new_token_key)
+    layers = ArrayField(models.CharField(max_length=32), verbose_name=_("可读图层"), default=list)
+    requests_per_minute = models.PositiveIntegerField(_("每分钟请求上限"), default=600)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("平台令牌")
+        verbose_name_plural = _("平台令牌")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LayerPublication(models.Model):
+    """Whether a published layer may be read without any login or token (off by default)."""
+
+    layer = models.CharField(_("图层"), max_length=32, unique=True)
+    anonymous = models.BooleanField(_("允许匿名访问"), default=False)
+
+    class Meta:
+        verbose_name = _("图层发布")
+        verbose_name_plural = _("图层发布")
+        ordering = ["layer"]
+
+    def __str__(self) -> str:
+        return self.layer

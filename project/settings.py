@@ -178,6 +178,10 @@ GRIDMAP_TILE_ATTRIBUTION = os.environ.get("GRIDMAP_TILE_ATTRIBUTION", "")
 # far from the street a building, household or facility may be and still use it, in metres.
 GRIDMAP_WALK_SPEED_MPS = float(os.environ.get("GRIDMAP_WALK_SPEED_MPS", "1.1"))
 GRIDMAP_WALK_ACCESS_M = float(os.environ.get("GRIDMAP_WALK_ACCESS_M", "50"))
+# Requests a minute per client address to layers switched to anonymous access (layers.exchange).
+GRIDMAP_ANONYMOUS_REQUESTS_PER_MINUTE = int(
+    os.environ.get("GRIDMAP_ANONYMOUS_REQUESTS_PER_MINUTE", "120")
+)
 
 LOGGING = {
     "version": 1,
