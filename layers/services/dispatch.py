@@ -41,8 +41,6 @@ _INCIDENTS = Incident._meta.db_table
 _UNITS = GridUnit._meta.db_table
 
 
-
-
 _POINT_CTE = """
     p AS (SELECT geom, geom::geography AS geog, %(lat)s::float8 AS lat
             FROM ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) geom)
