@@ -3,14 +3,17 @@ them; so are a case's status, level and timeline: the workflow keeps those."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from gridmap.admin import GridAssignedAdmin, MapAdmin, ReadOnlyAdmin
 from layers import workflow
+from layers.exchange import catalogue
 from layers.models import (
     Building,
     Camera,
@@ -19,6 +22,8 @@ from layers.models import (
     Household,
     Incident,
     IncidentTransition,
+    LayerPublication,
+    PlatformToken,
     Road,
     ServiceCircle,
 )
@@ -226,3 +231,69 @@ class ServiceCircleAdmin(ReadOnlyAdmin, MapAdmin):
     list_filter = ("minutes", "method", "facility__kind")
     search_fields = ("facility__name",)
     list_select_related = ("facility",)
+
+
+def _layer_choices() -> list[tuple[str, str]]:
+    return [(name, f"{layer.title} ({name})") for name, layer in catalogue.LAYERS.items()]
+
+
+class PlatformTokenForm(forms.ModelForm):
+    layers = forms.MultipleChoiceField(
+        label=_("可读图层"), choices=_layer_choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = PlatformToken
+        fields = ["name", "layers", "requests_per_minute"]
+
+
+@admin.register(PlatformToken)
+class PlatformTokenAdmin(admin.ModelAdmin):
+    """Read tokens for city platforms: scoped to layers, rate-limited, revocable (never deleted,
+    so the record of who had access stays)."""
+
+    form = PlatformTokenForm
+    list_display = [
+        "name",
+        "layer_list",
+        "requests_per_minute",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["key", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    @admin.display(description=_("可读图层"))
+    def layer_list(self, token: PlatformToken) -> str:
+        return ", ".join(token.layers)
+
+    def save_model(self, request: HttpRequest, obj: PlatformToken, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("吊销所选令牌"))
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class LayerPublicationForm(forms.ModelForm):
+    layer = forms.ChoiceField(label=_("图层"), choices=_layer_choices)
+
+    class Meta:
+        model = LayerPublication
+        fields = ["layer", "anonymous"]
+
+
+@admin.register(LayerPublication)
+class LayerPublicationAdmin(admin.ModelAdmin):
+    """Which layers anyone may read without a login or token (none by default)."""
+
+    form = LayerPublicationForm
+    list_display = ["layer", "anonymous"]
+    list_editable = ["anonymous"]

@@ -23,6 +23,14 @@ from layers.exchange.query import Filters, select_features, where
 # Rows fetched from the server-side cursor at a time, and features per chunk sent to the client.
 FETCH_ROWS = 2000
 
+# A Shapefile's field names have at most 10 characters; these are named, not cut by GDAL.
+SHAPEFILE_NAMES = {
+    "parent_code": "parentcode",
+    "reported_grid_code": "rep_grid",
+    "reported_at": "reportedat",
+    "households": "households",
+}
+
 FILE_FORMATS = {
     "gpkg": ("GPKG", "application/geopackage+sqlite3"),
     "shp.zip": ("ESRI Shapefile", "application/zip"),
@@ -85,6 +93,8 @@ def write_file(layer: Layer, filters: Filters, fmt: str, folder: Path, rows: int
     target = folder / (f"{layer.name}.gpkg" if fmt == "gpkg" else f"{layer.name}.shp")
     written = False
     for frame in _frames(layer, filters, rows):
+        if driver == "ESRI Shapefile":
+            frame = frame.rename(columns=SHAPEFILE_NAMES)
         pyogrio.write_dataframe(
             frame,
             target,
@@ -125,7 +135,11 @@ def _write_csv(layer: Layer, filters: Filters, path: Path, rows: int) -> Path:
     header = ["id", *layer.property_names]
     extra = ["lon", "lat"] if points else []
     select = ", ".join(f"src.{c}" for c in header)
-    xy = "round(ST_X(src.geom)::numeric, 7), round(ST_Y(src.geom)::numeric, 7)," if points else ""
+    xy = (
+        "round(ST_X(src.geom)::numeric, 7)::float8, round(ST_Y(src.geom)::numeric, 7)::float8,"
+        if points
+        else ""
+    )
     sql = f"""SELECT {select}, {xy} ST_AsText(src.geom, 7)
                 FROM ({layer.source}) src WHERE {condition} ORDER BY src.id"""
     with (
