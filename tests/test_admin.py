@@ -24,6 +24,8 @@ from layers.models import (
     Household,
     Incident,
     IncidentTransition,
+    LayerPublication,
+    PlatformToken,
     Road,
     ServiceCircle,
 )
@@ -46,6 +48,8 @@ ADMIN_MODELS = [
     Road,
     Incident,
     CaseDeadline,
+    PlatformToken,
+    LayerPublication,
 ]
 # Read-only: written by the edit service, by the case workflow, and by layers.coverage.
 HISTORY_MODELS = [UnitEdit, UnitVersion, IncidentTransition, ServiceCircle]
@@ -124,6 +128,8 @@ def rows(grid: GridUnit) -> dict:
             category=Incident.Category.NOISE, location=INSIDE, grid=grid, reported_grid=grid
         ),
         CaseDeadline: CaseDeadline.objects.create(category=Incident.Category.EMERGENCY, hours=1),
+        PlatformToken: PlatformToken.objects.create(name="城市大脑", layers=["units"]),
+        LayerPublication: LayerPublication.objects.create(layer="facilities", anonymous=True),
     }
 
 
@@ -147,6 +153,29 @@ def test_changelist_add_and_change_pages_open(admin_client, rows, model):
     assert admin_client.get(admin_url(model, "changelist"), {"q": "1"}).status_code == 200
     assert admin_client.get(admin_url(model, "add")).status_code == 200
     assert admin_client.get(admin_url(model, "change", rows[model].pk)).status_code == 200
+
+
+def test_a_platform_token_is_created_with_its_layers_and_revoked_not_deleted(admin_client, db):
+    response = admin_client.post(
+        admin_url(PlatformToken, "add"),
+        {"name": "数字城管", "layers": ["units", "cameras"], "requests_per_minute": 60},
+    )
+    assert response.status_code == 302
+    token = PlatformToken.objects.get(name="数字城管")
+    assert token.layers == ["units", "cameras"] and len(token.key) == 40
+    assert token.created_by.username == "admin"
+    refused = admin_client.post(
+        admin_url(PlatformToken, "add"),
+        {"name": "x", "layers": ["people"], "requests_per_minute": 1},
+    )
+    assert refused.status_code == 200 and not PlatformToken.objects.filter(name="x").exists()
+    admin_client.post(
+        admin_url(PlatformToken, "changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert admin_client.get(admin_url(PlatformToken, "delete", token.pk)).status_code == 403
 
 
 def test_history_is_listed_read_only(admin_client, rows):
