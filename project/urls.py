@@ -57,6 +57,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("map/", include("gridmap.map_urls")),
     path("map/", include("layers.map_urls")),
+    path("ogc/", include("layers.exchange.ogc_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
