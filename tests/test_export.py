@@ -252,6 +252,20 @@ def test_no_export_of_any_layer_carries_personal_data(town, api_as, tmp_path, fm
             assert f'"{field}"' not in text, (name, fmt, field)
 
 
+def test_no_ogc_collection_carries_personal_data(town, api_as):
+    planner = api_as("planner")
+    for name in catalogue.LAYERS:
+        for path in (f"/ogc/collections/{name}", f"/ogc/collections/{name}/items?limit=1000"):
+            response = planner.get(path, HTTP_ACCEPT="application/json")
+            assert response.status_code == 200, (path, response.content[:200])
+            text = response.content.decode()
+            for field, secret in SECRETS.items():
+                assert secret not in text, (path, field)
+        properties = [f["properties"] for f in response.json().get("features", [])]
+        for field in SECRETS:
+            assert all(field not in p for p in properties), (name, field)
+
+
 def test_households_are_published_only_as_counts_per_building(town, viewer):
     (feature,) = geojson(viewer, "households")["features"]
     assert feature["properties"] == {
