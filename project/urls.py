@@ -49,6 +49,7 @@ urlpatterns = [
     path("api/", include("layers.api.incident_urls")),
     path("api/", include("layers.api.dispatch_urls")),
     path("api/", include("layers.api.coverage_urls")),
+    path("api/", include("layers.api.import_urls")),
     path("api/", include("layers.exchange.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
