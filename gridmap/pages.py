@@ -33,6 +33,10 @@ LEAFLET_JS = [("leaflet", "vendor/leaflet/leaflet.js"), ("jquery", "vendor/jquer
 LEAFLET_CSS = [("leaflet_css", "vendor/leaflet/leaflet.css")]
 GEOMAN_JS = [("leaflet_geoman_js", "vendor/leaflet-geoman/leaflet-geoman.min.js")]
 GEOMAN_CSS = [("leaflet_geoman_css", "vendor/leaflet-geoman/leaflet-geoman.css")]
+# Leaflet.VectorGrid draws the vector tiles of /tiles/ (docs/tiles.md).
+VECTORGRID_JS = [
+    ("leaflet_vectorgrid", "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")
+]
 # The edit operations of docs/editing.md, each at /api/units/{id}/<operation>/.
 EDIT_OPERATIONS = ("reshape", "split", "merge", "transfer", "restore")
 
@@ -46,10 +50,12 @@ def offline_map(
     *,
     tools: Sequence[folium.MacroElement] = (),
     collapsed: bool = False,
+    scripts: Sequence[tuple[str, str]] = (),
 ) -> tuple[folium.Map, dict[str, str]]:
     """A folium map at the default centre and zoom, on the vendored Leaflet, with the basemap of
     settings.GRIDMAP_TILE_URL if any; one empty layer group per overlay (key, name, shown at
-    start), then `tools`, then the layer control (`collapsed`: folded into its icon).
+    start), then `tools`, then the layer control (`collapsed`: folded into its icon). `scripts`:
+    further vendored scripts (name, path under static/) loaded after Leaflet.
 
     Returns the map and the JavaScript names of the layer groups by key: the page script fills
     the groups from the API by bounding box, so the page stays small however large the data is.
@@ -61,8 +67,11 @@ def offline_map(
         tiles=None,
         control_scale=True,
         max_zoom=20,
+        # Leaflet option as is: without it the map takes the lowest minZoom of its tile layers
+        # as its own, and could not be zoomed out beyond where the vector tiles start.
+        minZoom=0,
     )
-    fmap.default_js = _served(LEAFLET_JS)
+    fmap.default_js = _served([*LEAFLET_JS, *scripts])
     fmap.default_css = _served(LEAFLET_CSS)
     if settings.GRIDMAP_TILE_URL:
         folium.TileLayer(
@@ -84,6 +93,11 @@ def offline_map(
 def path_with_id(url_name: str) -> str:
     """The path of a URL that takes one id, with `{id}` in its place for the page script."""
     return reverse(url_name, args=[0]).replace("/0/", "/{id}/")
+
+
+def tile_path(layer: str) -> str:
+    """The path of a published layer's vector tiles, with `{z}/{x}/{y}` for Leaflet."""
+    return reverse("tile", args=[layer, 0, 0, 0]).removesuffix("/0/0/0.pbf") + "/{z}/{x}/{y}.pbf"
 
 
 def render_map_page(
@@ -155,7 +169,7 @@ def plan_map(can_edit: bool) -> tuple[folium.Map, dict[str, str]]:
         geoman.default_js = _served(GEOMAN_JS)
         geoman.default_css = _served(GEOMAN_CSS)
         tools.append(geoman)
-    return offline_map(overlays, tools=tools)
+    return offline_map(overlays, tools=tools, scripts=VECTORGRID_JS)
 
 
 def _api_paths() -> dict[str, Any]:
@@ -168,20 +182,24 @@ def _api_paths() -> dict[str, Any]:
         "edit": {operation: path_with_id(f"unit-{operation}") for operation in EDIT_OPERATIONS},
         "undo": path_with_id("edit-undo"),
         "search": reverse("search"),
-        "buildings": reverse("layer-buildings"),
         "cameras": reverse("layer-cameras"),
         "households": reverse("layer-households"),
         "load": reverse("layer-load"),
+        "importUnits": reverse("import-units"),
+        # Large layers as vector tiles: the page asks only for the tiles in view.
+        "tiles": {layer: tile_path(layer) for layer in ("buildings", "households")},
     }
 
 
 @login_required
 def plan(request: HttpRequest) -> HttpResponse:
-    """规划地图 / the planner's map: four levels, layers, search, unit panel, boundary editing."""
+    """规划地图 / the planner's map: four levels, layers, search, unit panel, boundary editing
+    and import."""
     user = request.user
     if not user.has_perm("gridmap.view_gridunit"):
         raise PermissionDenied
     can_edit = user.has_perm("gridmap.change_gridunit")
+    can_import = user.has_perms(["gridmap.add_gridunit", "gridmap.change_gridunit"])
     fmap, groups = plan_map(can_edit)
     return render_map_page(
         request,
@@ -194,6 +212,7 @@ def plan(request: HttpRequest) -> HttpResponse:
             "levels": GridUnit.Level.values,
         },
         can_edit=can_edit,
+        can_import=can_import,
         under_percent=round(100 * (1 - WORKLOAD_TOLERANCE)),
         over_percent=round(100 * (1 + WORKLOAD_TOLERANCE)),
     )

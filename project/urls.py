@@ -1,4 +1,5 @@
-"""GridMap URLs: the API under /api/, the admin, the OpenAPI schema and its docs."""
+"""GridMap URLs: the API under /api/, OGC API – Features under /ogc/, vector tiles under /tiles/,
+the map pages, the admin, the OpenAPI schema and its docs."""
 
 from django.contrib import admin
 from django.templatetags.static import static
@@ -59,6 +60,7 @@ urlpatterns = [
     path("map/", include("gridmap.map_urls")),
     path("map/", include("layers.map_urls")),
     path("ogc/", include("layers.exchange.ogc_urls")),
+    path("tiles/", include("layers.exchange.tile_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -8,6 +8,7 @@ Screenshots go to tests/artifacts/plan-*.png (git-ignored) for a person to look 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 import shapely
@@ -70,8 +71,19 @@ def test_page_names_no_other_host_and_loads_the_vendored_assets(plan_world):
             "leaflet/leaflet.css",
             "jquery/jquery.min.js",
             "leaflet-geoman/leaflet-geoman.min.js",
+            "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
         ),
     )
+
+
+def test_the_page_reads_buildings_and_households_per_building_from_the_vector_tiles(plan_world):
+    html = logged_in_client("viewer").get("/map/plan/").content.decode()
+    api = embedded_json(html, "plan-config")["api"]
+    assert api["tiles"] == {
+        "buildings": "/tiles/buildings/{z}/{x}/{y}.pbf",
+        "households": "/tiles/households/{z}/{x}/{y}.pbf",
+    }
+    assert "buildings" not in api  # no more buildings as GeoJSON by bounding box
 
 
 def test_planner_gets_the_edit_tools_and_geoman(plan_world):
@@ -191,6 +203,43 @@ def test_planner_sees_the_four_levels_offline(plan_world, session_as):
     assert planner.page.locator("#plan-tools button[data-tool]").count() == 4
     planner.screenshot("overview")
     planner.assert_clean()
+
+
+# The building of plan_world: near its south-west corner (below the popup of its households),
+# and its anchor (the middle of the box), where the circle of its households is drawn.
+BUILDING_CORNER = (98.00055, 39.00055)
+BUILDING_ANCHOR = (98.00085, 39.0007)
+
+
+@pytest.mark.browser
+def test_buildings_and_households_are_drawn_from_vector_tiles(plan_world, session_as):
+    viewer = session_as("viewer")
+    page = viewer.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(urlsplit(r.url).path))
+    viewer.open("/map/plan/", view=BUILDING_ANCHOR)  # zoom 17: households per building
+    page.locator(".leaflet-control-layers-overlays label", has_text="住户").locator("input").check()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".leaflet-gm-buildings-pane svg path")
+    page.wait_for_selector(".leaflet-gm-points-pane svg path")
+    assert any(p.startswith("/tiles/buildings/17/") for p in asked)
+    assert any(p.startswith("/tiles/households/17/") for p in asked)
+    assert not any(p.startswith("/api/layers/buildings") for p in asked)
+    viewer.screenshot("tiles")
+
+    # The households' circle: its count on hover, its counts and colours on a click.
+    page.mouse.move(*viewer.pixel(*BUILDING_ANCHOR))
+    page.wait_for_selector(".leaflet-tooltip:has-text('12 户')")
+    page.mouse.click(*viewer.pixel(*BUILDING_ANCHOR))
+    popup = page.wait_for_selector(".leaflet-popup-content table.popup").inner_text()
+    assert "12" in popup
+    assert "24" in popup  # residents
+    assert page.locator(".leaflet-popup-content .chip-red").inner_text() == "1"
+    # The building around it: its address and grid.
+    page.mouse.click(*viewer.pixel(*BUILDING_CORNER))
+    building = page.wait_for_selector(".leaflet-popup-content:has-text('五一北路1')")
+    assert G1 in building.inner_text()
+    viewer.assert_clean()
 
 
 @pytest.mark.browser

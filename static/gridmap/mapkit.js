@@ -1,7 +1,7 @@
 /* What the map pages' scripts (plan.js, dispatch.js) share, as window.GridMapKit: the page's
    configuration, strings and folium map; elements built without markup; the JSON API with its
-   CSRF token; numbers and dates in the page's language; panes, legend and labels on the map.
-   Loaded after folium's Leaflet and before the page script. */
+   CSRF token; numbers and dates in the page's language; panes, legend and labels on the map;
+   vector tile layers. Loaded after folium's Leaflet and before the page script. */
 window.GridMapKit = (function () {
   "use strict";
 
@@ -203,6 +203,35 @@ window.GridMapKit = (function () {
     legend.addTo(map);
   }
 
+  /* A layer of the vector tiles at `url` (/tiles/{layer}/{z}/{x}/{y}.pbf, docs/tiles.md), drawn
+     by Leaflet.VectorGrid (needs the page to load it) as SVG in `options.pane`: only the tiles in
+     view are fetched, with the session's cookie. `options.style` styles the features of the
+     tile's layer `options.name` (options, or a function of a feature's properties); nothing is
+     asked for below `options.minZoom`. Its "click" and "mouseover" events carry the feature's
+     properties as e.layer.properties. */
+  function vectorTiles(url, options) {
+    const styles = {};
+    styles[options.name] = options.style;
+    const layer = L.vectorGrid.protobuf(url, {
+      pane: options.pane,
+      minZoom: options.minZoom,
+      interactive: true,
+      rendererFactory: L.svg.tile,
+      vectorTileLayerStyles: styles,
+      fetchOptions: { credentials: "same-origin" },
+    });
+    // Leaflet >= 1.8 takes a circle of radius <= 10 px for a marker and places its events at
+    // getLatLng(), which VectorGrid's points lack (an error on every hover); without it, an
+    // event is placed at the pointer.
+    const createLayer = layer._createLayer;
+    layer._createLayer = function (feature) {
+      const symbol = createLayer.apply(this, arguments);
+      if (feature.type === 1) symbol.getLatLng = null;
+      return symbol;
+    };
+    return layer;
+  }
+
   // `reload` once the map has stopped moving: after a pan or zoom, not at every step of one.
   function afterMove(map, reload) {
     let timer = null;
@@ -261,6 +290,7 @@ window.GridMapKit = (function () {
     client: client,
     viewBbox: viewBbox,
     createPanes: createPanes,
+    vectorTiles: vectorTiles,
     addLegend: addLegend,
     afterMove: afterMove,
     onOverlayToggle: onOverlayToggle,

@@ -1,5 +1,5 @@
-/* The planner's map (/map/plan/): fills the folium map's layer groups from the API, shows the
-   selected unit in the side panel, and drives the boundary edit operations (docs/editing.md)
+/* The planner's map (/map/plan/): fills the folium map's layer groups from the API and the
+   vector tiles (buildings, households per building), shows the selected unit in the side panel, and drives the boundary edit operations (docs/editing.md)
    with Geoman: preview first, then commit. Strings come translated from the page (#plan-i18n);
    what it shares with the other map pages is in mapkit.js (GridMapKit). */
 (function () {
@@ -11,10 +11,11 @@
   const { request, fetchAll } = kit.client({ t: t, csrfToken: cfg.csrfToken });
   const LEVELS = cfg.levels; // coarse to fine: network, segment, node, grid
 
-  // Units of a level are fetched only from this zoom on (bbox queries stay small).
+  // Units of a level are fetched only from this zoom on (bbox queries stay small), and so are
+  // the layers (buildings: their tiles).
   const LEVEL_MIN_ZOOM = { network: 0, segment: 0, node: 11, grid: 13 };
   const LAYER_MIN_ZOOM = { buildings: 16, cameras: 15, households: 14 };
-  // Households are aggregated per grid when zoomed out, per building from this zoom on.
+  // Households are aggregated per grid when zoomed out, per building (tiles) from this zoom on.
   const HOUSEHOLDS_BY_BUILDING_ZOOM = 17;
   const LABEL_MIN_PX = 70; // a unit is labelled when it is at least this wide on screen
   const LEVEL_STYLE = {
@@ -256,34 +257,69 @@
     }));
   }
 
-  function colorChips(counts) {
+  // Chips of the households of each colour in `colors` (default all five).
+  function colorChips(counts, colors) {
     // null: too few households in the group for their colours to be shown.
     if (!counts) return h("span", { class: "chips" }, "–");
-    return h("span", { class: "chips" }, HOUSEHOLD_COLORS.map(function (c) {
+    return h("span", { class: "chips" }, (colors || HOUSEHOLD_COLORS).map(function (c) {
       return h("span", { class: "chip chip-" + c, title: t("color_" + c) }, num((counts || {})[c] || 0));
     }));
   }
 
+  const HOUSEHOLD_STYLE = { color: "#e65100", weight: 1, fill: true, fillColor: "#ffb74d", fillOpacity: 0.7 };
+
+  function householdRadius(n) {
+    return Math.max(4, Math.min(24, Math.sqrt(n || 0) * 1.6));
+  }
+
+  function householdsTooltip(p) {
+    return num(p.households) + " " + t("households_unit");
+  }
+
+  // Features of a vector tile layer: `popup(properties)` on click, `tooltip(properties)` on hover.
+  function withPopups(layer, popup, tooltip) {
+    layer.on("click", function (e) {
+      L.DomEvent.stop(e); // as bindPopup does: the feature's click, not the map's
+      L.popup().setLatLng(e.latlng).setContent(popup(e.layer.properties)).openOn(map);
+    });
+    if (tooltip) {
+      const hover = L.tooltip({ direction: "top", offset: [0, -6] });
+      layer.on("mouseover", function (e) {
+        map.openTooltip(hover.setLatLng(e.latlng).setContent(tooltip(e.layer.properties)));
+      });
+      layer.on("mouseout", function () { map.closeTooltip(hover); });
+    }
+    return layer;
+  }
+
+  /* Buildings, and households counted per building, come as vector tiles (docs/tiles.md): only
+     the tiles in view, however many buildings the city has; VectorGrid follows the map by
+     itself. The published households layer gives red and orange counts only, and only for
+     buildings with at least 3 households. */
+  const TILE_LAYERS = {
+    buildings: withPopups(kit.vectorTiles(cfg.api.tiles.buildings, {
+      name: "buildings", pane: "gm-buildings", minZoom: LAYER_MIN_ZOOM.buildings,
+      style: { color: "#5d4037", weight: 1, fill: true, fillColor: "#a1887f", fillOpacity: 0.55 },
+    }), function (p) {
+      return popupTable([
+        [t("address"), (p.road || "") + (p.number || "") || p.name || "–"],
+        [t("grid"), p.grid_code || "–"],
+      ]);
+    }),
+    households: withPopups(kit.vectorTiles(cfg.api.tiles.households, {
+      name: "households", pane: "gm-points", minZoom: HOUSEHOLDS_BY_BUILDING_ZOOM,
+      style: function (p) { return Object.assign({ radius: householdRadius(p.households) }, HOUSEHOLD_STYLE); },
+    }), function (p) {
+      return h("div", {}, [
+        popupTable([[t("households"), num(p.households)], [t("residents"), num(p.residents)]]),
+        colorChips(p.red === undefined ? null : { red: p.red, orange: p.orange }, ["red", "orange"]),
+      ]);
+    }, householdsTooltip),
+  };
+
+  // GeoJSON by bounding box, for the layers that stay small: cameras, and households per grid
+  // while zoomed out (below `maxZoom`, where the tiles take over).
   const POINT_LAYERS = {
-    buildings: {
-      url: function () { return withQuery(cfg.api.buildings, { bbox: kit.viewBbox(map) }); },
-      layer: function (features) {
-        return L.geoJSON(features, {
-          pane: "gm-buildings",
-          style: { color: "#5d4037", weight: 1, fillColor: "#a1887f", fillOpacity: 0.55 },
-          onEachFeature: function (feature, layer) {
-            const p = feature.properties;
-            layer.bindPopup(function () {
-              return popupTable([
-                [t("address"), p.address || p.name || "–"],
-                [t("grid"), p.grid_code || "–"],
-                [t("households"), num(p.households)],
-              ]);
-            });
-          },
-        });
-      },
-    },
     cameras: {
       url: function () { return withQuery(cfg.api.cameras, { bbox: kit.viewBbox(map) }); },
       layer: function (features) {
@@ -307,26 +343,24 @@
       },
     },
     households: {
+      maxZoom: HOUSEHOLDS_BY_BUILDING_ZOOM,
       url: function () {
-        const group = map.getZoom() >= HOUSEHOLDS_BY_BUILDING_ZOOM ? "building" : "grid";
-        return withQuery(cfg.api.households, { bbox: kit.viewBbox(map), group: group });
+        return withQuery(cfg.api.households, { bbox: kit.viewBbox(map), group: "grid" });
       },
       layer: function (features) {
         return L.geoJSON(features, {
           pointToLayer: function (feature, latlng) {
-            const n = feature.properties.households || 0;
-            return L.circleMarker(latlng, {
-              pane: "gm-points", radius: Math.max(4, Math.min(24, Math.sqrt(n) * 1.6)),
-              color: "#e65100", weight: 1, fillColor: "#ffb74d", fillOpacity: 0.7,
-            });
+            return L.circleMarker(latlng, Object.assign({
+              pane: "gm-points", radius: householdRadius(feature.properties.households),
+            }, HOUSEHOLD_STYLE));
           },
           onEachFeature: function (feature, layer) {
             const p = feature.properties;
-            layer.bindTooltip(num(p.households) + " " + t("households_unit"));
+            layer.bindTooltip(householdsTooltip(p));
             layer.bindPopup(function () {
               return h("div", {}, [
                 popupTable([
-                  p.grid_name ? [t("grid"), p.grid_name] : null,
+                  [t("grid"), p.grid_name],
                   [t("households"), num(p.households)],
                   [t("residents"), num(p.residents)],
                 ]),
@@ -339,11 +373,22 @@
     },
   };
 
+  // A layer group of the page holds its tiles, if any, and beside them the GeoJSON of its points.
+  const pointHolders = {};
+  Object.keys(TILE_LAYERS).forEach(function (key) {
+    if (groups[key]) groups[key].addLayer(TILE_LAYERS[key]);
+  });
+  Object.keys(POINT_LAYERS).forEach(function (key) {
+    if (groups[key]) pointHolders[key] = L.layerGroup().addTo(groups[key]);
+  });
+
   async function loadPoints(key) {
-    const group = groups[key];
-    if (!group) return;
-    if (!map.hasLayer(group) || map.getZoom() < LAYER_MIN_ZOOM[key]) {
-      group.clearLayers();
+    const holder = pointHolders[key];
+    if (!holder) return;
+    const zoom = map.getZoom();
+    const maxZoom = POINT_LAYERS[key].maxZoom || Infinity;
+    if (!map.hasLayer(groups[key]) || zoom < LAYER_MIN_ZOOM[key] || zoom >= maxZoom) {
+      holder.clearLayers();
       return;
     }
     let features;
@@ -353,8 +398,8 @@
       if (err.name !== "AbortError") status(err.message, "error");
       return;
     }
-    group.clearLayers();
-    group.addLayer(POINT_LAYERS[key].layer(features));
+    holder.clearLayers();
+    holder.addLayer(POINT_LAYERS[key].layer(features));
   }
 
   function reloadPoints() {
@@ -960,6 +1005,109 @@
     updateTools();
   }
 
+  // ---- import of boundaries (planners) -------------------------------------------------------
+
+  /* The form posts the file as a dry run first and shows the report; "commit" posts the same
+     form data again with commit=true, then the unit layers are reloaded. */
+  function initImport() {
+    const form = document.getElementById("plan-import-form");
+    if (!form || !cfg.api.importUnits) return;
+    const box = document.getElementById("plan-import-report");
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      runImport(form, box, new FormData(form), false);
+    });
+  }
+
+  async function runImport(form, box, data, commit) {
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    whereLayer.clearLayers();
+    fill(box, h("p", { class: "muted" }, t(commit ? "import_running" : "previewing")));
+    const body = new FormData();
+    data.forEach(function (value, key) { body.append(key, value); });
+    if (commit) body.set("commit", "true");
+    let report;
+    try {
+      report = await request(cfg.api.importUnits, { form: body });
+    } catch (err) {
+      const refused = err.body && err.body.where && err.body.where.counts ? err.body.where : null;
+      fill(box, [
+        h("div", { class: "error-box", role: "alert" }, [
+          h("strong", {}, t("error_status", { status: err.status })),
+          err.body && err.body.error ? h("code", {}, err.body.error) : null,
+          h("p", {}, (err.body && err.body.detail) || err.message),
+        ]),
+        refused ? importReport(refused) : null,
+      ]);
+      return;
+    } finally {
+      buttons.forEach(function (b) { b.disabled = false; });
+    }
+    if (commit) {
+      fill(box, importReport(report));
+      status(t("import_committed", { created: report.counts.created, changed: report.counts.changed }), "ok");
+      LEVELS.forEach(function (level) { state.units[level] = {}; groups[level].clearLayers(); });
+      await reloadUnits();
+      document.body.dataset.planImported = String(Number(document.body.dataset.planImported || 0) + 1);
+      return;
+    }
+    fill(box, [
+      importReport(report),
+      h("p", { class: "muted" }, t("import_nothing_written")),
+      h("div", { class: "buttons" }, [
+        h("button", {
+          type: "button", class: "primary commit", disabled: !report.ok,
+          onclick: function () { runImport(form, box, data, true); },
+        }, t("import_commit")),
+      ]),
+    ]);
+    const points = report.items.map(function (i) { return i.point; }).filter(Boolean);
+    if (points.length) {
+      map.fitBounds(L.latLngBounds(points.map(function (p) { return [p[1], p[0]]; })).pad(0.3), { maxZoom: 17 });
+    }
+  }
+
+  function showOnMap(point, label) {
+    whereLayer.clearLayers();
+    const latlng = [point[1], point[0]];
+    whereLayer.addLayer(L.circleMarker(latlng, {
+      pane: "gm-where", radius: 9, color: "#b71c1c", weight: 3, fillColor: "#ff5252", fillOpacity: 0.6,
+    }));
+    whereLayer.addLayer(L.tooltip({ permanent: true, direction: "right", offset: [10, 0], className: "where-label" })
+      .setLatLng(latlng).setContent(label));
+    map.setView(latlng, Math.max(map.getZoom(), 17));
+  }
+
+  // The counts, the notes, then every problem (the file's, then the topology's) and repair, each
+  // with its place on the map.
+  function importReport(report) {
+    const c = report.counts;
+    const problems = (report.problems || []).concat(report.topology || []);
+    const located = function (item, text) {
+      const label = (item.feature ? t("import_feature", { n: item.feature }) + " " : "") + (item.code || "");
+      return h("li", { class: item.severity === "warning" ? "muted" : "error" }, [
+        h("strong", {}, label), " ",
+        item.severity === "warning" ? "(" + t("import_warning") + ") " : "",
+        text,
+        item.point ? [" ", h("button", {
+          type: "button", class: "show-on-map",
+          onclick: function () { showOnMap(item.point, label || text); },
+        }, t("show_on_map"))] : null,
+      ].flat());
+    };
+    return h("div", { class: "preview", id: "plan-import-result" }, [
+      h("p", {}, t("import_counts", { created: c.created, changed: c.changed, unchanged: c.unchanged, fixed: c.fixed })),
+      (report.notes || []).length ? h("ul", { class: "muted" }, report.notes.map(function (n) { return h("li", {}, n); })) : null,
+      problems.length ? h("h4", {}, t("import_problems", { errors: c.errors, warnings: c.warnings })) : null,
+      problems.length ? h("ul", { class: "import-problems" }, problems.map(function (p) { return located(p, p.detail); })) : null,
+      (report.fixed || []).length ? h("h4", {}, t("import_fixed")) : null,
+      (report.fixed || []).length ? h("ul", { class: "import-fixed" }, report.fixed.map(function (f) {
+        return located(f, t("import_fixed_line", { reason: f.reason, before: area(f.area_m2_before), after: area(f.area_m2_after) }));
+      })) : null,
+    ]);
+  }
+
   // ---- legend, events, start -----------------------------------------------------------------
 
   kit.afterMove(map, function () {
@@ -982,6 +1130,7 @@
   kit.addLegend(map, "plan-legend", "plan-legend");
   initSearch();
   initTools();
+  initImport();
   const startUnit = new URL(window.location.href).searchParams.get("unit");
   reloadUnits().then(function () {
     document.body.dataset.planReady = "1";
