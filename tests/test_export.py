@@ -266,6 +266,27 @@ def test_no_ogc_collection_carries_personal_data(town, api_as):
             assert all(field not in p for p in properties), (name, field)
 
 
+def test_no_vector_tile_carries_personal_data(town, api_as):
+    import mapbox_vector_tile
+
+    from tests.test_tiles import tile_of
+
+    planner = api_as("planner")
+    x, y = tile_of(98.001, 39.001, 15)
+    drawn = set()
+    for name in catalogue.LAYERS:
+        response = planner.get(f"/tiles/{name}/15/{x}/{y}.pbf")
+        assert response.status_code in (200, 204), name
+        if response.status_code == 204:
+            continue
+        drawn.add(name)
+        decoded = mapbox_vector_tile.decode(response.content)
+        text = json.dumps(decoded, ensure_ascii=False) + response.content.decode("utf-8", "ignore")
+        for field, secret in SECRETS.items():
+            assert secret not in text and f'"{field}"' not in text, (name, field)
+    assert {"units", "buildings", "households", "incidents", "cameras"} <= drawn
+
+
 def test_households_are_published_only_as_counts_per_building(town, viewer):
     (feature,) = geojson(viewer, "households")["features"]
     assert feature["properties"] == {
