@@ -107,6 +107,8 @@ def test_the_openapi_schema_is_valid_and_names_the_coverage_routes(db):
         "/api/coverage/households/",
         "/api/coverage/siting/",
         "/api/layers/facilities/",
+        "/api/export/{name}.{fmt}",
+        "/api/import/units/",
     ):
         assert f"{path}:" in text
 

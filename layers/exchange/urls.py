@@ -8,7 +8,7 @@ from layers.exchange import views
 urlpatterns = [
     re_path(
         r"^export/(?P<name>[a-z_]+)\.(?P<fmt>geojson|gpkg|shp\.zip|csv)$",
-        views.export_layer,
+        views.ExportView.as_view(),
         name="export-layer",
     ),
 ]

@@ -8,7 +8,10 @@ import tempfile
 from pathlib import Path
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from layers.exchange import catalogue, export
 from layers.exchange.access import Denied, authorize
@@ -34,7 +37,51 @@ def layer_or_error(name: str) -> Layer | HttpResponse:
     return layer
 
 
-@require_GET
+class ExportView(APIView):
+    """导出图层 / export a published layer: streamed GeoJSON, GeoPackage, zipped Shapefile, CSV.
+
+    DRF authenticates users (session or user token); whether the request may read the layer is
+    decided by layers.exchange.access (platform tokens, users, anonymous layers), because a
+    platform token is not a user and an anonymous layer needs no one."""
+
+    permission_classes: list = []
+
+    @extend_schema(
+        operation_id="export_layer",
+        parameters=[
+            OpenApiParameter(
+                "name", str, OpenApiParameter.PATH, enum=list(catalogue.LAYERS), description="图层"
+            ),
+            OpenApiParameter(
+                "fmt",
+                str,
+                OpenApiParameter.PATH,
+                enum=["geojson", "gpkg", "shp.zip", "csv"],
+                description="格式 / format",
+            ),
+            OpenApiParameter("bbox", str, description="minlon,minlat,maxlon,maxlat (WGS84)"),
+            OpenApiParameter("parent", str, description="上级单元编码 / under this unit code"),
+            OpenApiParameter("level", str, description="单元层级（仅 units）/ units only"),
+            OpenApiParameter("token", str, description="平台令牌 / platform token (or Bearer)"),
+        ],
+        responses={
+            (200, "application/geo+json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="RFC 7946 FeatureCollection, streamed"
+            ),
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="GeoPackage, zipped Shapefile or CSV"
+            ),
+            400: OpenApiResponse(description="bad filter"),
+            401: OpenApiResponse(description="no login or token"),
+            403: OpenApiResponse(description="not allowed to read this layer"),
+            404: OpenApiResponse(description="no such layer"),
+            429: OpenApiResponse(description="over the token's rate"),
+        },
+    )
+    def get(self, request: Request, name: str, fmt: str) -> HttpResponse:
+        return export_layer(request._request, name, fmt)
+
+
 def export_layer(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
     layer = layer_or_error(name)
     if isinstance(layer, HttpResponse):
