@@ -12,12 +12,15 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from gridmap.admin import GridAssignedAdmin, MapAdmin, ReadOnlyAdmin
+from gridmap.models import StaffMember
 from layers import workflow
 from layers.exchange import catalogue
 from layers.models import (
     Building,
     Camera,
     CaseDeadline,
+    ColorChange,
+    ColorPolicy,
     Facility,
     Household,
     Incident,
@@ -26,8 +29,10 @@ from layers.models import (
     PlatformToken,
     Road,
     ServiceCircle,
+    Visit,
 )
 from layers.services.deadlines import DEFAULT_HOURS
+from layers.visits import DEFAULT_SCHEDULE
 
 # Rows that lie in no grid are the ones to look at after a boundary edit.
 IN_A_GRID = ("grid", admin.EmptyFieldListFilter)
@@ -297,3 +302,82 @@ class LayerPublicationAdmin(admin.ModelAdmin):
     form = LayerPublicationForm
     list_display = ["layer", "anonymous"]
     list_editable = ["anonymous"]
+
+
+@admin.register(ColorPolicy)
+class ColorPolicyAdmin(admin.ModelAdmin):
+    """A district's visit schedule per colour; a colour without a row keeps the default in code
+    (layers.visits.DEFAULT_SCHEDULE)."""
+
+    list_display = ("network", "color", "period", "role", "default_period", "default_role")
+    list_filter = ("color", "period")
+    list_select_related = ("network",)
+
+    @admin.display(description=_("默认周期"))
+    def default_period(self, obj: ColorPolicy) -> str:
+        return ColorPolicy.Period(DEFAULT_SCHEDULE[obj.color].period).label
+
+    @admin.display(description=_("默认责任人"))
+    def default_role(self, obj: ColorPolicy) -> str:
+        return StaffMember.Role(DEFAULT_SCHEDULE[obj.color].role).label
+
+
+@admin.display(description=_("照片"))
+def visit_photo_link(visit: Visit) -> str:
+    """The photo through the API's authenticated view; MEDIA_URL is not served."""
+    if not visit.photo:
+        return "-"
+    url = reverse("visit-photo", args=[visit.household_id, visit.pk])
+    return format_html('<a href="{}" target="_blank">{}</a>', url, _("查看"))
+
+
+class _HouseholdLogAdmin(ReadOnlyAdmin):
+    """Written by layers.visits only. What it records about a home (notes, photos, reasons) is
+    personal data: shown only to users who may change households, as the household's own."""
+
+    private_fields: tuple[str, ...] = ()
+
+    def _public(self, request: HttpRequest, names) -> tuple:
+        if HouseholdAdmin.may_see_private(request):
+            return tuple(names)
+        return tuple(n for n in names if n not in self.private_fields)
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return self._public(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return self._public(request, super().get_readonly_fields(request, obj))
+
+    def get_search_fields(self, request: HttpRequest):
+        return self._public(request, super().get_search_fields(request))
+
+
+@admin.register(Visit)
+class VisitAdmin(_HouseholdLogAdmin):
+    list_display = ("household", "visited_at", "username", "staff_member", "created_at")
+    search_fields = ("username", "note")
+    list_select_related = ("household__building", "staff_member")
+    date_hierarchy = "visited_at"
+    fields = (
+        "household",
+        "visited_at",
+        "username",
+        "staff_member",
+        "note",
+        visit_photo_link,
+        "created_at",
+    )
+    readonly_fields = fields
+    private_fields = ("note", visit_photo_link)
+
+
+@admin.register(ColorChange)
+class ColorChangeAdmin(_HouseholdLogAdmin):
+    list_display = ("household", "from_color", "to_color", "username", "at")
+    list_filter = ("to_color", "from_color")
+    search_fields = ("username", "reason")
+    list_select_related = ("household__building",)
+    date_hierarchy = "at"
+    fields = ("household", "from_color", "to_color", "reason", "username", "at")
+    readonly_fields = fields
+    private_fields = ("reason",)

@@ -12,13 +12,14 @@ from django.contrib.gis.db import models
 from django.contrib.gis.db.models.functions import PointOnSurface
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GistIndex
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from gridmap.models import GridAssigned, GridUnit
+from gridmap.models import GridAssigned, GridUnit, StaffMember
 
 
 class Building(GridAssigned):
@@ -503,3 +504,129 @@ class LayerPublication(models.Model):
 
     def __str__(self) -> str:
         return self.layer
+
+
+class ColorPolicy(models.Model):
+    """A district's own visit schedule for one household colour (走访周期): how often and by whom
+    a household of that colour is visited, where the district departs from the defaults of
+    layers.visits (seed 004: red daily, orange weekly, yellow half-monthly, blue monthly, green
+    quarterly). A colour without a row keeps the default."""
+
+    class Period(models.TextChoices):
+        # Calendar periods in Asia/Shanghai; each one owes a visit (rules: layers.visits).
+        DAY = "day", _("每日")
+        WEEK = "week", _("每周（周一至周日）")
+        HALF_MONTH = "half_month", _("每半月（1–15日、16日至月底）")
+        MONTH = "month", _("每月")
+        QUARTER = "quarter", _("每季度")
+
+    network = models.ForeignKey(
+        GridUnit,
+        verbose_name=_("网域（区）"),
+        on_delete=models.CASCADE,
+        related_name="color_policies",
+        limit_choices_to={"level": GridUnit.Level.NETWORK},
+    )
+    color = models.CharField(_("五色分类"), max_length=6, choices=Household.Color.choices)
+    period = models.CharField(_("走访周期"), max_length=10, choices=Period.choices)
+    role = models.CharField(_("走访责任人"), max_length=20, choices=StaffMember.Role.choices)
+
+    class Meta:
+        verbose_name = _("走访周期设置")
+        verbose_name_plural = _("走访周期设置")
+        ordering = ["network", "color"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "color"], name="colorpolicy_one_per_district_and_color"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_color_display()}: {self.get_period_display()}"
+
+    def clean(self) -> None:
+        if self.network_id is not None and self.network.level != GridUnit.Level.NETWORK:
+            raise ValidationError(
+                {
+                    "network": "走访周期按网域（区）设置 / a visit schedule is set per network (district)"
+                }
+            )
+
+
+class Visit(models.Model):
+    """A visit to a household (入户走访): when, by whom, what was found, an optional photo.
+    Written by layers.visits, which also says when the next one is due."""
+
+    household = models.ForeignKey(
+        Household, verbose_name=_("住户"), on_delete=models.CASCADE, related_name="visits"
+    )
+    visited_at = models.DateTimeField(_("走访时间"), default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("走访人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="household_visits",
+    )
+    # Kept when the account is deleted: the visit record must still say who made it.
+    username = models.CharField(_("走访人账号"), max_length=150, blank=True)
+    staff_member = models.ForeignKey(
+        StaffMember,
+        verbose_name=_("网格人员"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="visits",
+    )
+    note = models.TextField(_("走访情况"), blank=True)
+    # Not under a public URL: served by an authenticated API view.
+    photo = models.FileField(_("照片"), upload_to="visits/%Y/%m/", blank=True)
+    created_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("走访记录")
+        verbose_name_plural = _("走访记录")
+        ordering = ["-visited_at", "-id"]
+        # The latest visit of each household is read backwards off this index (layers.visits).
+        indexes = [models.Index(fields=["household", "visited_at"], name="visit_household_time")]
+
+    def __str__(self) -> str:
+        return f"#{self.household_id} {timezone.localtime(self.visited_at):%Y-%m-%d %H:%M}"
+
+
+class ColorChange(models.Model):
+    """A change of a household's colour class (五色调整): from, to, why, who, when. Written by
+    layers.visits, which refuses a change without a reason."""
+
+    household = models.ForeignKey(
+        Household, verbose_name=_("住户"), on_delete=models.CASCADE, related_name="color_changes"
+    )
+    from_color = models.CharField(_("原分类"), max_length=6, choices=Household.Color.choices)
+    to_color = models.CharField(_("新分类"), max_length=6, choices=Household.Color.choices)
+    reason = models.TextField(_("调整理由"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="household_color_changes",
+    )
+    username = models.CharField(_("操作人账号"), max_length=150, blank=True)
+    at = models.DateTimeField(_("时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("五色调整记录")
+        verbose_name_plural = _("五色调整记录")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["household", "at"], name="colorchange_household_time")]
+        constraints = [
+            models.CheckConstraint(
+                name="colorchange_changes_the_color_for_a_reason",
+                condition=~Q(from_color=F("to_color")) & ~Q(reason=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.household_id} {self.from_color} → {self.to_color}"

@@ -51,6 +51,7 @@ urlpatterns = [
     path("api/", include("layers.api.dispatch_urls")),
     path("api/", include("layers.api.coverage_urls")),
     path("api/", include("layers.api.import_urls")),
+    path("api/", include("layers.api.visit_urls")),
     path("api/", include("layers.exchange.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -20,6 +20,8 @@ from layers.models import (
     Building,
     Camera,
     CaseDeadline,
+    ColorChange,
+    ColorPolicy,
     Facility,
     Household,
     Incident,
@@ -28,6 +30,7 @@ from layers.models import (
     PlatformToken,
     Road,
     ServiceCircle,
+    Visit,
 )
 
 pytestmark = pytest.mark.django_db
@@ -50,9 +53,10 @@ ADMIN_MODELS = [
     CaseDeadline,
     PlatformToken,
     LayerPublication,
+    ColorPolicy,
 ]
-# Read-only: written by the edit service, by the case workflow, and by layers.coverage.
-HISTORY_MODELS = [UnitEdit, UnitVersion, IncidentTransition, ServiceCircle]
+# Read-only: written by the edit service, the case workflow, layers.coverage and layers.visits.
+HISTORY_MODELS = [UnitEdit, UnitVersion, IncidentTransition, ServiceCircle, Visit, ColorChange]
 
 
 def box(west: float, south: float, east: float, north: float) -> Polygon:
@@ -130,6 +134,9 @@ def rows(grid: GridUnit) -> dict:
         CaseDeadline: CaseDeadline.objects.create(category=Incident.Category.EMERGENCY, hours=1),
         PlatformToken: PlatformToken.objects.create(name="城市大脑", layers=["units"]),
         LayerPublication: LayerPublication.objects.create(layer="facilities", anonymous=True),
+        ColorPolicy: ColorPolicy.objects.create(
+            network=grid.parent.parent.parent, color="green", period="month", role="grid_leader"
+        ),
     }
 
 
