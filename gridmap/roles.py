@@ -33,6 +33,10 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         ("layers", "change_facility"),
         ("layers", "add_road"),
         ("layers", "change_road"),
+        # The five-colour visit intervals of a district (layers.visits).
+        ("layers", "view_colorpolicy"),
+        ("layers", "add_colorpolicy"),
+        ("layers", "change_colorpolicy"),
     ],
     # 调度员: takes reports, locates incidents, runs cases. change_incident is what makes a user a
     # dispatcher to the case workflow (layers.workflow): every action at every level.

@@ -86,6 +86,11 @@ class HouseholdAdmin(GridAssignedAdmin):
     def get_list_display(self, request: HttpRequest):
         return self._public(request, super().get_list_display(request))
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Household | None = None):
+        # A class change is logged with its reason (layers.visits.change_color, the colour API).
+        readonly = super().get_readonly_fields(request, obj)
+        return (*readonly, "color") if obj is not None else readonly
+
     def get_search_fields(self, request: HttpRequest):
         # Searching by a hidden field would still tell who lives where.
         return self._public(request, super().get_search_fields(request))
