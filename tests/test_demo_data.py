@@ -453,3 +453,20 @@ def test_demo_grid_worker_is_staff_of_a_limin_grid_and_may_act_on_its_cases():
         category="noise", location=grid.geom.point_on_surface, description="demo"
     )
     assert "verify" in workflow.allowed_actions(case, worker)
+
+
+@pytest.mark.django_db
+def test_the_demo_has_a_visit_history_with_some_households_overdue_written_once():
+    from layers import visits
+    from layers.models import Visit
+
+    call_command("load_demo", network=[limin.NETWORK_CODE], stdout=StringIO())
+    written = Visit.objects.count()
+    assert written > limin.TOTALS["households"]  # red households are visited daily
+    call_command("load_demo", network=[limin.NETWORK_CODE], stdout=StringIO())
+    assert Visit.objects.count() == written
+    grid = GridUnit.objects.get(code="620200002003001")
+    statuses = {row.status for row in visits.due([grid.pk])}
+    assert "overdue" in statuses and statuses & {"due", "due_today", "fine"}
+    call_command("load_demo", network=[limin.NETWORK_CODE], replace=True, stdout=StringIO())
+    assert Visit.objects.count() == written  # reloaded households, their history written anew

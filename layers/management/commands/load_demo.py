@@ -10,7 +10,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from gridmap.models import GridUnit
+from layers.demo.limin import NETWORK_CODE as LIMIN_NETWORK
 from layers.demo.loader import DEMOS, delete_network, load_city
+from layers.demo.visits import ensure_demo_visits
 
 
 class Command(BaseCommand):
@@ -57,4 +59,8 @@ class Command(BaseCommand):
                     f"{demo.code} {demo.name}: {totals} ({time.perf_counter() - step:.1f} s)"
                 )
             )
+        if any(d.code == LIMIN_NETWORK for d in chosen):
+            visits = ensure_demo_visits(LIMIN_NETWORK)
+            if visits:
+                self.stdout.write(f"{LIMIN_NETWORK}: {visits:,} demo visits")
         self.stdout.write(f"load_demo done in {time.perf_counter() - started:.1f} s")
