@@ -62,4 +62,6 @@ format: venv
 	@$(VENV)/bin/ruff check --fix .
 
 bench: migrate
+	@# tipg, which the exchange part compares with, in its own venv (bench/.venv-tipg).
+	@scripts/bench-tipg.sh
 	@$(PY) bench/run.py $(BENCH_ARGS)

@@ -1,13 +1,15 @@
 """GridMap benchmarks: assignment (bulk and incremental), locate, edit, dispatch and coverage,
-each as a ratio to the bare PostGIS (or pgRouting) queries on the same data in the same run.
+each as a ratio to the bare PostGIS (or pgRouting) queries on the same data in the same run, and
+exchange (export, OGC API, tiles) beside tipg and DRF-GIS on the same rows.
 
     python bench/run.py [--grids 20000] [--households 1000000] [--repeat 3] [--seed 7]
-                        [--only assignment|locate|edit|dispatch|coverage]
+                        [--only assignment|locate|edit|dispatch|coverage|exchange]
 
 Runs in its own database (`<name>_bench`, made and migrated like a test database and kept
 between runs, so the synthetic city is generated once per size and seed). Prints a table and
 writes bench/results/<UTC time>.json (the edit part also bench/results/edit.json, the dispatch
-part bench/results/dispatch.json). See docs/benchmarks.md.
+part bench/results/dispatch.json, the exchange part bench/results/exchange.json). The exchange
+part needs tipg in bench/.venv-tipg (scripts/bench-tipg.sh). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from shapely.geometry import Point as ShapelyPoint  # noqa: E402
 from bench.coverage import bench_coverage, print_coverage  # noqa: E402
 from bench.dispatch import bench_dispatch, print_dispatch  # noqa: E402
 from bench.edit import bench_edit  # noqa: E402
+from bench.exchange import bench_exchange, print_exchange  # noqa: E402
 from gridmap.assignment import assign  # noqa: E402
 from gridmap.models import GridUnit  # noqa: E402
 from layers.demo.loader import load_city  # noqa: E402
@@ -235,10 +238,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["assignment", "locate", "edit", "dispatch", "coverage"],
+        choices=["assignment", "locate", "edit", "dispatch", "coverage", "exchange"],
         help="run one part (assignment = bulk + incremental; edit = reshape preview and commit; "
         "dispatch = GET /api/dispatch/ under gunicorn with concurrent clients; coverage = service "
-        "circles and the coverage table, on the Karamay demo and the synthetic city)",
+        "circles and the coverage table, on the Karamay demo and the synthetic city; exchange = "
+        "GeoJSON export, OGC API items and vector tiles beside tipg and DRF-GIS)",
     )
     parser.add_argument(
         "--coverage-facilities", type=int, default=500, help="facilities sampled in the city"
@@ -262,6 +266,24 @@ def main() -> None:
         "--dispatch-serial", type=int, default=300, help="requests sent one at a time, per round"
     )
     parser.add_argument("--dispatch-port", type=int, default=8790)
+    parser.add_argument(
+        "--exchange-repeat", type=int, default=2, help="repetitions of each full export"
+    )
+    parser.add_argument(
+        "--exchange-requests",
+        type=int,
+        default=400,
+        help="requests per side for each kind of items page and each tile zoom",
+    )
+    parser.add_argument(
+        "--exchange-drf-share",
+        type=float,
+        default=0.08,
+        help="share of the city (a box in its middle) whose buildings DRF-GIS serializes",
+    )
+    parser.add_argument(
+        "--exchange-port", type=int, default=8792, help="gunicorn's port; tipg takes the next"
+    )
     args = parser.parse_args()
 
     demo_coverage = None
@@ -277,7 +299,7 @@ def main() -> None:
     households = Household.objects.count()
     print(f"city: {grids} grids, {households} households")
 
-    bulk = incremental = located = edited = dispatched = city_coverage = None
+    bulk = incremental = located = edited = dispatched = city_coverage = exchanged = None
     if args.only in (None, "assignment"):
         bulk = bench_bulk(args.repeat)
         incremental = bench_incremental(args.repeat, bulk["service_s"])
@@ -299,6 +321,14 @@ def main() -> None:
     if args.only in (None, "coverage"):
         network = GridUnit.objects.get(level="network").code
         city_coverage = bench_coverage(network, args.coverage_facilities, args.repeat, args.seed)
+    if args.only in (None, "exchange"):
+        exchanged = bench_exchange(
+            repeat=args.exchange_repeat,
+            requests=args.exchange_requests,
+            seed=args.seed,
+            port=args.exchange_port,
+            drf_share=args.exchange_drf_share,
+        )
 
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -311,10 +341,12 @@ def main() -> None:
         "edit": edited,
         "dispatch": dispatched,
         "coverage": {"demo": demo_coverage, "city": city_coverage},
+        "exchange": exchanged,
     }
     print()
-    print("| benchmark | GridMap | bare PostGIS | ratio | target |")
-    print("|---|---|---|---|---|")
+    if any((bulk, located, edited, dispatched, demo_coverage, city_coverage)):
+        print("| benchmark | GridMap | bare PostGIS | ratio | target |")
+        print("|---|---|---|---|---|")
     if bulk:
         print(
             f"| bulk assignment, {households:,} households → {grids:,} grids | "
@@ -345,6 +377,8 @@ def main() -> None:
         print_coverage("Karamay demo", demo_coverage)
     if city_coverage:
         print_coverage("city", city_coverage)
+    if exchanged:
+        print_exchange(exchanged)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"{results['when'].replace(':', '')}.json"
@@ -366,6 +400,12 @@ def main() -> None:
             json.dumps({**common, "coverage": results["coverage"]}, indent=2, ensure_ascii=False)
         )
         print("and to bench/results/coverage.json")
+    if exchanged:
+        common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
+        (out / "exchange.json").write_text(
+            json.dumps({**common, "exchange": exchanged}, indent=2, ensure_ascii=False)
+        )
+        print("and to bench/results/exchange.json")
 
 
 def print_edit(edited: dict) -> None:
