@@ -44,7 +44,9 @@ static: venv
 
 run: demo static
 	@echo "GridMap on http://127.0.0.1:$(PORT)/  (Ctrl-C to stop; 'make stop' stops the database)"
-	@$(VENV)/bin/gunicorn project.wsgi --bind 127.0.0.1:$(PORT) --workers 3 \
+	@# --timeout: a sync worker's timeout covers a whole streamed export (1,000,000 buildings take
+	@# ~6 s to produce, longer to a slow client); 30 s would cut such downloads off.
+	@$(VENV)/bin/gunicorn project.wsgi --bind 127.0.0.1:$(PORT) --workers 3 --timeout 600 \
 	  --access-logfile - --error-logfile -
 
 test: venv db static

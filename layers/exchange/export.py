@@ -11,14 +11,18 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pyogrio
-import shapely
 from django.db import connection, transaction
 
 from layers.exchange.catalogue import Layer
 from layers.exchange.query import Filters, select_features, where
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+# geopandas, pandas and pyogrio are imported where files are written, not here: they are 60 MB
+# of every worker's memory, and most workers never write a file.
 
 # Rows fetched from the server-side cursor at a time, and features per chunk sent to the client.
 FETCH_ROWS = 2000
@@ -59,6 +63,9 @@ def geojson_chunks(layer: Layer, filters: Filters) -> Iterator[bytes]:
 
 def _frames(layer: Layer, filters: Filters, rows: int) -> Iterator[gpd.GeoDataFrame]:
     """The layer's rows as GeoDataFrames of at most `rows` rows, in id order."""
+    import geopandas as gpd
+    import shapely
+
     condition, params = where(layer, filters)
     columns = ["id", *layer.property_names]
     select = ", ".join(f"src.{c}" for c in columns)
@@ -87,6 +94,9 @@ def _frames(layer: Layer, filters: Filters, rows: int) -> Iterator[gpd.GeoDataFr
 def write_file(layer: Layer, filters: Filters, fmt: str, folder: Path, rows: int = 50_000) -> Path:
     """Write the layer into `folder` as `fmt` (a key of FILE_FORMATS), chunk by chunk; returns
     the file to send."""
+    import geopandas as gpd
+    import pyogrio
+
     if fmt == "csv":
         return _write_csv(layer, filters, folder / f"{layer.name}.csv", rows)
     driver = FILE_FORMATS[fmt][0]

@@ -104,23 +104,21 @@ def where(layer: Layer, filters: Filters) -> tuple[str, dict[str, Any]]:
     return " AND ".join(conditions), params
 
 
-def rfc7946_geometry(column: str = "src.geom") -> str:
-    """The geometry as RFC 7946 wants it: exterior rings counter-clockwise, holes clockwise (the
-    right-hand rule), 7 decimals, no `crs` member."""
-    return f"ST_AsGeoJSON(ST_ForcePolygonCCW({column}), {DECIMALS})::json"
-
-
 def properties_sql(layer: Layer, alias: str = "src") -> str:
     pairs = ", ".join(f"'{p.name}', {alias}.{p.name}" for p in layer.properties)
     return f"json_build_object({pairs})"
 
 
 def feature_sql(layer: Layer, alias: str = "src") -> str:
-    """SQL for one row as a GeoJSON Feature (json). The id is the row's database id: stable."""
+    """SQL for one row as a GeoJSON Feature (text), as RFC 7946 wants it: exterior rings
+    counter-clockwise and holes clockwise (the right-hand rule), 7 decimals, no `crs` member; the
+    id is the row's database id (stable).
+    Concatenated, not json_build_object: the geometry's GeoJSON text is spliced in as it is, not
+    parsed into json and written out again (a third of an export's database time)."""
+    geometry = f"ST_AsGeoJSON(ST_ForcePolygonCCW({alias}.geom), {DECIMALS})"
     return (
-        "json_build_object('type', 'Feature', 'id', "
-        f"{alias}.id, 'geometry', {rfc7946_geometry(f'{alias}.geom')}, "
-        f"'properties', {properties_sql(layer, alias)})"
+        f"""'{{"type": "Feature", "id": ' || {alias}.id || ', "geometry": ' || {geometry}"""
+        f""" || ', "properties": ' || {properties_sql(layer, alias)}::text || '}}'"""
     )
 
 
@@ -133,7 +131,7 @@ def select_features(
     if limit is not None:
         page = "LIMIT %(limit)s OFFSET %(offset)s"
         params.update(limit=limit, offset=offset)
-    sql = f"""SELECT {feature_sql(layer)}::text
+    sql = f"""SELECT {feature_sql(layer)}
                 FROM ({layer.source}) src
                WHERE {condition}
                ORDER BY src.id {page}"""
@@ -151,7 +149,7 @@ def feature(layer: Layer, pk: int) -> str | None:
     """One row's Feature as text, or None."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {feature_sql(layer)}::text FROM ({layer.source}) src WHERE src.id = %(pk)s",
+            f"SELECT {feature_sql(layer)} FROM ({layer.source}) src WHERE src.id = %(pk)s",
             {"pk": pk},
         )
         row = cursor.fetchone()
