@@ -3,7 +3,7 @@ each as a ratio to the bare PostGIS (or pgRouting) queries on the same data in t
 exchange (export, OGC API, tiles) beside tipg and DRF-GIS on the same rows.
 
     python bench/run.py [--grids 20000] [--households 1000000] [--repeat 3] [--seed 7]
-                        [--only assignment|locate|edit|dispatch|coverage|exchange]
+                        [--only assignment|locate|edit|dispatch|coverage|exchange|visits]
 
 Runs in its own database (`<name>_bench`, made and migrated like a test database and kept
 between runs, so the synthetic city is generated once per size and seed). Prints a table and
@@ -44,6 +44,7 @@ from bench.coverage import bench_coverage, print_coverage  # noqa: E402
 from bench.dispatch import bench_dispatch, print_dispatch  # noqa: E402
 from bench.edit import bench_edit  # noqa: E402
 from bench.exchange import bench_exchange, print_exchange  # noqa: E402
+from bench.visits import bench_visits, print_visits  # noqa: E402
 from gridmap.assignment import assign  # noqa: E402
 from gridmap.models import GridUnit  # noqa: E402
 from layers.demo.loader import load_city  # noqa: E402
@@ -238,7 +239,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["assignment", "locate", "edit", "dispatch", "coverage", "exchange"],
+        choices=["assignment", "locate", "edit", "dispatch", "coverage", "exchange", "visits"],
         help="run one part (assignment = bulk + incremental; edit = reshape preview and commit; "
         "dispatch = GET /api/dispatch/ under gunicorn with concurrent clients; coverage = service "
         "circles and the coverage table, on the Karamay demo and the synthetic city; exchange = "
@@ -321,6 +322,9 @@ def main() -> None:
     if args.only in (None, "coverage"):
         network = GridUnit.objects.get(level="network").code
         city_coverage = bench_coverage(network, args.coverage_facilities, args.repeat, args.seed)
+    visited = None
+    if args.only in (None, "visits"):
+        visited = bench_visits(args.repeat, args.seed)
     if args.only in (None, "exchange"):
         exchanged = bench_exchange(
             repeat=args.exchange_repeat,
@@ -342,9 +346,10 @@ def main() -> None:
         "dispatch": dispatched,
         "coverage": {"demo": demo_coverage, "city": city_coverage},
         "exchange": exchanged,
+        "visits": visited,
     }
     print()
-    if any((bulk, located, edited, dispatched, demo_coverage, city_coverage)):
+    if any((bulk, located, edited, dispatched, demo_coverage, city_coverage, visited)):
         print("| benchmark | GridMap | bare PostGIS | ratio | target |")
         print("|---|---|---|---|---|")
     if bulk:
@@ -377,6 +382,8 @@ def main() -> None:
         print_coverage("Karamay demo", demo_coverage)
     if city_coverage:
         print_coverage("city", city_coverage)
+    if visited:
+        print_visits(visited)
     if exchanged:
         print_exchange(exchanged)
     out = ROOT / "bench" / "results"
@@ -388,24 +395,14 @@ def main() -> None:
         common = {k: v for k, v in results.items() if k not in ("bulk", "incremental", "locate")}
         (out / "edit.json").write_text(json.dumps(common, indent=2, ensure_ascii=False))
         print("and to bench/results/edit.json")
-    if dispatched:
-        common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
-        (out / "dispatch.json").write_text(
-            json.dumps({**common, "dispatch": dispatched}, indent=2, ensure_ascii=False)
-        )
-        print("and to bench/results/dispatch.json")
-    if city_coverage or demo_coverage:
-        common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
-        (out / "coverage.json").write_text(
-            json.dumps({**common, "coverage": results["coverage"]}, indent=2, ensure_ascii=False)
-        )
-        print("and to bench/results/coverage.json")
-    if exchanged:
-        common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
-        (out / "exchange.json").write_text(
-            json.dumps({**common, "exchange": exchanged}, indent=2, ensure_ascii=False)
-        )
-        print("and to bench/results/exchange.json")
+    common = {k: v for k, v in results.items() if k in ("when", "machine", "postgis", "city")}
+    for part in ("dispatch", "coverage", "exchange", "visits"):
+        payload = results[part]
+        if payload and (not isinstance(payload, dict) or any(payload.values())):
+            (out / f"{part}.json").write_text(
+                json.dumps({**common, part: payload}, indent=2, ensure_ascii=False)
+            )
+            print(f"and to bench/results/{part}.json")
 
 
 def print_edit(edited: dict) -> None:
