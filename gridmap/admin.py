@@ -5,11 +5,19 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from gridmap import editing
 from gridmap.assignment import assign_all
 from gridmap.geometry import to_shapely
-from gridmap.models import GridAssigned, GridUnit, StaffMember, UnitEdit, UnitVersion
+from gridmap.models import (
+    AuditEntry,
+    GridAssigned,
+    GridUnit,
+    StaffMember,
+    UnitEdit,
+    UnitVersion,
+)
 from gridmap.widgets import OfflineMapWidget
 
 # Fields whose change can move a row from one grid to another (the code is the tie-break).
@@ -138,3 +146,31 @@ class UnitVersionAdmin(ReadOnlyAdmin, MapAdmin):
     list_display = ("code", "name", "version", "valid_from", "valid_to", "edit")
     list_filter = ("level",)
     search_fields = ("^code", "name")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit log: written by gridmap.audit only, never edited or deleted here."""
+
+    list_display = ("at", "username", "action", "model", "count", "field_list", "via")
+    list_filter = ("action", "model")
+    search_fields = ("username", "via")
+    date_hierarchy = "at"
+    fields = (
+        "at",
+        "user",
+        "username",
+        "action",
+        "model",
+        "count",
+        "object_ids",
+        "fields",
+        "via",
+        "remote_addr",
+        "request_id",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("字段"))
+    def field_list(self, entry: AuditEntry) -> str:
+        return ", ".join(entry.fields)

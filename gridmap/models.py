@@ -12,6 +12,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridmap import codes
@@ -264,3 +265,51 @@ class UnitVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} v{self.version}"
+
+
+class AuditEntry(models.Model):
+    """One entry of the audit log (审计日志): who read which private fields of which rows, or
+    created, changed or deleted them; when, and through what. Written by gridmap.audit, one entry
+    per request for a set of rows; it names fields, never their values."""
+
+    class Action(models.TextChoices):
+        READ_PRIVATE = "read_private", _("读取个人信息")
+        CREATE = "create", _("新建")
+        CHANGE = "change", _("修改")
+        DELETE = "delete", _("删除")
+
+    at = models.DateTimeField(_("时间"), default=timezone.now, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("用户"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    # Kept when the account is deleted: the log must still say who it was.
+    username = models.CharField(_("用户账号"), max_length=150, blank=True)
+    action = models.CharField(_("操作"), max_length=12, choices=Action.choices)
+    model = models.CharField(_("数据表"), max_length=100, help_text=_("如 layers.household"))
+    object_ids = ArrayField(models.BigIntegerField(), verbose_name=_("记录ID"), default=list)
+    count = models.PositiveIntegerField(_("记录数"), default=0)
+    fields = ArrayField(models.CharField(max_length=100), verbose_name=_("字段"), default=list)
+    via = models.CharField(
+        _("途径"), max_length=300, help_text=_("如 api:/api/dispatch/、admin:…、import")
+    )
+    remote_addr = models.GenericIPAddressField(_("来源地址"), null=True, blank=True)
+    request_id = models.CharField(_("请求ID"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("审计日志")
+        verbose_name_plural = _("审计日志")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["at"], name="auditentry_at"),
+            # "Who read or changed household 17?": model = … AND object_ids @> '{17}'.
+            models.Index(fields=["model", "at"], name="auditentry_model_at"),
+            GinIndex(fields=["object_ids"], name="auditentry_object_ids_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or '-'} {self.action} {self.model} ×{self.count}"

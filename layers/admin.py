@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from gridmap import audit
 from gridmap.admin import GridAssignedAdmin, MapAdmin, ReadOnlyAdmin
 from gridmap.models import StaffMember
 from layers import workflow
@@ -32,7 +33,7 @@ from layers.models import (
     Visit,
 )
 from layers.services.deadlines import DEFAULT_HOURS
-from layers.visits import DEFAULT_SCHEDULE
+from layers.visits import DEFAULT_SCHEDULE, grids_visible_to
 
 # Rows that lie in no grid are the ones to look at after a boundary edit.
 IN_A_GRID = ("grid", admin.EmptyFieldListFilter)
@@ -49,7 +50,9 @@ class BuildingAdmin(GridAssignedAdmin):
 
 @admin.register(Household)
 class HouseholdAdmin(GridAssignedAdmin):
-    """Households; the personal fields only for users who may change households (网格员)."""
+    """Households; grid staff see only the grids of their posts (layers.visits.grids_visible_to),
+    the personal fields only users who may change households (网格员). Every page that shows
+    personal fields, and every save and delete, is written to the audit log (gridmap.audit)."""
 
     list_display = (
         "id",
@@ -100,6 +103,44 @@ class HouseholdAdmin(GridAssignedAdmin):
         if lookup.split("__")[0] in Household.PRIVATE_FIELDS and not self.may_see_private(request):
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    def get_queryset(self, request: HttpRequest):
+        # The row-level rule of the API: another grid's household is "not found" here too.
+        queryset = super().get_queryset(request)
+        visible = grids_visible_to(request.user)
+        return queryset if visible is None else queryset.filter(grid__in=visible)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        shown = [n for n in self.get_list_display(request) if n in Household.PRIVATE_FIELDS]
+        if changelist is not None and shown:
+            ids = [household.pk for household in changelist.result_list]
+            audit.log_read(request.user, Household, ids, shown, request)
+        return response
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # 200: the form was shown (a successful save redirects; it is logged as a change).
+        if response.status_code == 200 and self.may_see_private(request):
+            audit.log_read(
+                request.user, Household, [int(object_id)], Household.PRIVATE_FIELDS, request
+            )
+        return response
+
+    def save_model(self, request: HttpRequest, obj: Household, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        action = audit.Action.CHANGE if change else audit.Action.CREATE
+        audit.log_change(request.user, action, Household, [obj.pk], form.changed_data, request)
+
+    def delete_model(self, request: HttpRequest, obj: Household) -> None:
+        audit.log_change(request.user, audit.Action.DELETE, Household, [obj.pk], [], request)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        audit.log_change(request.user, audit.Action.DELETE, Household, ids, [], request)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Camera)

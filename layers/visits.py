@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from gridmap import audit
 from gridmap.models import GridUnit, StaffMember
 from layers.models import Building, ColorChange, ColorPolicy, Household, Visit
 from layers.services import photos
@@ -501,15 +502,21 @@ def _post(user: User, household: Household) -> StaffMember | None:
     return max(posts, key=lambda post: (len(post.unit.code), -post.pk), default=None)
 
 
+# What a recorded visit may write (note and photo are optional), as the audit log names it.
+_VISIT_FIELDS = ("household", "visited_at", "note", "photo")
+
+
 def record_visit(
     household: Household,
     user: User,
     note: str = "",
     photo: UploadedFile | None = None,
     at: dt.datetime | None = None,
+    via: audit.Via = "visits",
 ) -> Visit:
     """Record a visit to `household` by `user` at `at` (default now; never in the future), with
-    a note and an optional photo (an image, checked by its content). Raises VisitError."""
+    a note and an optional photo (an image, checked by its content), logged in the audit log as
+    coming `via` (the request). Raises VisitError."""
     _check_may_act(user, household)
     now = timezone.now()
     at = at or now
@@ -524,23 +531,32 @@ def record_visit(
             photo = photos.checked_photo(photo)
         except photos.PhotoError as exc:
             raise VisitError(exc.code, str(exc), "photo") from None
-    return Visit.objects.create(
-        household=household,
-        visited_at=at,
-        user=user if user and user.is_authenticated else None,
-        username=_username(user),
-        staff_member=_post(user, household),
-        note=note.strip(),
-        photo=photo or "",
-    )
+    with transaction.atomic():
+        visit = Visit.objects.create(
+            household=household,
+            visited_at=at,
+            user=user if user and user.is_authenticated else None,
+            username=_username(user),
+            staff_member=_post(user, household),
+            note=note.strip(),
+            photo=photo or "",
+        )
+        written = [name for name in _VISIT_FIELDS if getattr(visit, name)]
+        audit.log_change(user, audit.Action.CREATE, Visit, [visit.pk], written, via)
+    return visit
 
 
 def change_color(
-    household: Household, new: str, reason: str, user: User, at: dt.datetime | None = None
+    household: Household,
+    new: str,
+    reason: str,
+    user: User,
+    at: dt.datetime | None = None,
+    via: audit.Via = "visits",
 ) -> ColorChange:
-    """Move `household` to colour `new`, logged with `reason` (required). Raises VisitError:
-    400 for an unknown colour, no reason or the colour it already has, 403 for a user who may
-    not act on it."""
+    """Move `household` to colour `new`, logged with `reason` (required) and in the audit log
+    as coming `via` (the request). Raises VisitError: 400 for an unknown colour, no reason or the
+    colour it already has, 403 for a user who may not act on it."""
     _check_may_act(user, household)
     if new not in C.values:
         names = ", ".join(C.values)
@@ -567,6 +583,7 @@ def change_color(
         # update(), not save(): save() would assign the household to its grid again.
         Household.objects.filter(pk=household.pk).update(color=new)
         household.color = new
+        audit.log_change(user, audit.Action.CHANGE, Household, [household.pk], ["color"], via)
         return ColorChange.objects.create(
             household=household,
             from_color=old,

@@ -253,10 +253,25 @@ def private_household():
     return household(moved(HERE, 90, 30), "red", head_name=NAME, head_phone=PHONE, room=ROOM)
 
 
-def test_personal_fields_are_shown_to_a_grid_worker(private_household, api_as):
-    body = api_as("grid_worker").get("/api/dispatch/", {"lon": HERE[0], "lat": HERE[1]}).json()
-    [found] = body["households"]["points"]
+def worker_of(unit, username: str) -> APIClient:
+    user = user_with_role("grid_worker", username)
+    StaffMember.objects.create(unit=unit, role="full_time_worker", name=username, user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_personal_fields_are_shown_to_the_grid_worker_of_the_households_grid(world):
+    household(moved(INSIDE_G1, 270, 30), "red", head_name=NAME, head_phone=PHONE, room=ROOM)
+    query = {"lon": INSIDE_G1[0], "lat": INSIDE_G1[1]}
+    own = worker_of(world["g1"], "g1-worker").get("/api/dispatch/", query).json()
+    [found] = own["households"]["points"]
     assert (found["head_name"], found["head_phone"], found["room"]) == (NAME, PHONE, ROOM)
+    # A grid worker of another grid gets the counts, not where they live or who they are.
+    other = worker_of(world["g3"], "g3-worker").get("/api/dispatch/", query)
+    households = other.json()["households"]
+    assert households["red"] == 1 and not households.get("points")
+    assert NAME not in other.content.decode() and PHONE not in other.content.decode()
 
 
 @pytest.mark.parametrize("role", ["dispatcher", "viewer"])

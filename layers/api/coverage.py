@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from gridmap.api.errors import ApiError
 from gridmap.models import GridUnit
-from layers import coverage
+from layers import coverage, visits
 from layers.api.views import (
     ERROR,
     feature_collection,
@@ -337,6 +337,17 @@ class HouseholdsCoverageView(APIView):
                 "逐户结果只按网格或社区提供 / per-household results are given per grid or node",
                 "unit",
             )
+        visible = visits.grids_visible_to(request.user)
+        if visible is not None:
+            # Grid staff: only the households of their own grids (the row-level rule of visits).
+            grids = GridUnit.objects.grids().filter(code__startswith=unit.code)
+            if not set(grids.values_list("pk", flat=True)) <= visible:
+                raise ApiError(
+                    "not_permitted",
+                    "只能查看本人网格的住户 / only the households of your own grids",
+                    "unit",
+                    403,
+                )
         kind = _kind(request, required=False)
         kinds = [kind] if kind else list(coverage.KINDS)
         return Response(coverage.household_coverage([unit.pk], kinds))

@@ -220,6 +220,7 @@ class DispatchView(APIView):
             camera_radius_m=camera_radius,
             category=category,
             user=request.user,
+            via=request,
         )
         return Response(
             {

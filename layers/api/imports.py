@@ -224,4 +224,6 @@ class LayerImportView(_ImportView):
     def run(self, path: Path, name: str, data: dict) -> ImportReport:
         fields = importing.parse_mapping(p for p in (data.get("fields") or "").split(",") if p)
         options = self.options(data, fields)
-        return importing.import_layer(self.kwargs["layer"], path, options, file_name=name)
+        return importing.import_layer(
+            self.kwargs["layer"], path, options, file_name=name, user=self.request.user
+        )

@@ -31,7 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gridmap import coords
+from gridmap import audit, coords
 from gridmap.api.errors import ApiError
 from gridmap.api.serializers import ConversionSerializer
 from gridmap.api.views import parse_point
@@ -511,7 +511,11 @@ class IncidentDetailView(_CaseView):
 
     @extend_schema(responses={200: CASE, 403: ERROR, 404: ERROR})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(case_body(self.case(pk), request.user))
+        body = case_body(self.case(pk), request.user)
+        # Citizens write names and phone numbers into the description (never exported).
+        if body["description"]:
+            audit.log_read(request.user, Incident, [pk], ["description"], request)
+        return Response(body)
 
 
 class IncidentTransitionView(_CaseView):

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gridmap import audit
 from gridmap.api.errors import ApiError
 from gridmap.models import GridUnit, StaffMember
 from layers import visits
@@ -35,6 +36,14 @@ from layers.models import ColorChange, ColorPolicy, Household, Visit
 from layers.services import photos
 
 BODY_PARSERS = [JSONParser, MultiPartParser, FormParser]
+# What a household's visit history shows of it beyond its own private fields, as the audit log
+# names it (docs/privacy.md).
+HISTORY_PRIVATE_FIELDS = (
+    *Household.PRIVATE_FIELDS,
+    "visits.note",
+    "visits.photo",
+    "color_changes.reason",
+)
 # The most visits one request lists (a red household has 365 a year).
 MAX_VISITS = 500
 
@@ -375,14 +384,20 @@ class VisitsDueView(APIView):
         grid_ids = _visible_grids(request, unit)
         rows = visits.due(grid_ids, day, private=visits.may_see_private(request.user))
         counts = Counter(row.status for row in rows)
+        shown = [row for row in rows if wanted is None or row.status in wanted]
+        audit.log_read(
+            request.user,
+            Household,
+            [row.id for row in shown if row.private is not None],
+            Household.PRIVATE_FIELDS,
+            request,
+        )
         return Response(
             {
                 "unit": _unit_body(unit),
                 "date": day.isoformat(),
                 "counts": {s: counts[s] for s in visits.Status.values},
-                "households": [
-                    due_body(row) for row in rows if wanted is None or row.status in wanted
-                ],
+                "households": [due_body(row) for row in shown],
             }
         )
 
@@ -481,14 +496,15 @@ class HouseholdVisitsView(APIView):
             )
         private = visits.may_see_private(request.user)
         listed = household.visits.select_related("staff_member")
-        return Response(
-            {
-                "household": due_body(visits.due_for(household, _date(request), private=private)),
-                "visits": [_visit_body(v, private) for v in listed[: int(raw)]],
-                "visits_total": listed.count(),
-                "color_changes": [_change_body(c, private) for c in household.color_changes.all()],
-            }
-        )
+        body = {
+            "household": due_body(visits.due_for(household, _date(request), private=private)),
+            "visits": [_visit_body(v, private) for v in listed[: int(raw)]],
+            "visits_total": listed.count(),
+            "color_changes": [_change_body(c, private) for c in household.color_changes.all()],
+        }
+        if private:
+            audit.log_read(request.user, Household, [pk], HISTORY_PRIVATE_FIELDS, request)
+        return Response(body)
 
     @extend_schema(
         request={"application/json": VisitRequest, "multipart/form-data": VisitRequest},
@@ -513,10 +529,13 @@ class HouseholdVisitsView(APIView):
                 data.get("note", ""),
                 photo=data.get("photo"),
                 at=data.get("visited_at"),
+                via=request,
             )
         except visits.VisitError as exc:
             raise _refused(exc) from None
         private = visits.may_see_private(request.user)
+        if private:
+            audit.log_read(request.user, Household, [pk], Household.PRIVATE_FIELDS, request)
         return Response(
             {
                 "visit": _visit_body(visit, private),
@@ -554,10 +573,13 @@ class HouseholdColorView(APIView):
                 body.validated_data["color"],
                 body.validated_data.get("reason", ""),
                 request.user,
+                via=request,
             )
         except visits.VisitError as exc:
             raise _refused(exc) from None
         private = visits.may_see_private(request.user)
+        if private:
+            audit.log_read(request.user, Household, [pk], Household.PRIVATE_FIELDS, request)
         return Response(
             {
                 "change": _change_body(change, private),
@@ -591,6 +613,7 @@ class VisitPhotoView(APIView):
         visit = get_object_or_404(Visit, pk=visit_id, household=household)
         if not visit.photo:
             raise ApiError("not_found", "该走访没有照片 / this visit has no photo", "visit_id", 404)
+        audit.log_read(request.user, Visit, [visit.pk], ["photo"], request)
         response = FileResponse(
             visit.photo.open("rb"), content_type=photos.content_type(visit.photo.name)
         )

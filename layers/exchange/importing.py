@@ -10,6 +10,7 @@ check the topology — and a dry run rolls it back, so its report is what the co
 from __future__ import annotations
 
 import codecs
+import importlib
 import io
 import math
 import tempfile
@@ -20,10 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
-import pyogrio
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import ValidationError
@@ -35,7 +33,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from gridmap import codes, coords, topology
+from gridmap import audit, codes, coords, topology
 from gridmap.assignment import assign, assign_all
 from gridmap.geometry import (
     GeometryError,
@@ -51,6 +49,24 @@ from layers import coverage
 from layers.models import Building, Camera, Facility, Household, Road
 from layers.services import walknet
 from layers.services.address import ADDRESS_KEY_SQL, normalize_address
+
+
+class _OnFirstUse:
+    """A module imported when first used: geopandas, pandas and pyogrio are tens of megabytes
+    that every web worker would otherwise carry, and only an import reads files."""
+
+    def __init__(self, name: str, alias: str) -> None:
+        self._name, self._alias = name, alias
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name)
+        globals()[self._alias] = module  # later uses go to the module itself
+        return getattr(module, attr)
+
+
+gpd: Any = _OnFirstUse("geopandas", "gpd")
+pd: Any = _OnFirstUse("pandas", "pd")
+pyogrio: Any = _OnFirstUse("pyogrio", "pyogrio")
 
 # Uploads and unpacked archives larger than this are refused (a zip bomb unpacks to terabytes).
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -1273,12 +1289,14 @@ def import_layer(
     options: ImportOptions | None = None,
     *,
     file_name: str | None = None,
+    user: Any = None,
 ) -> ImportReport:
     """Import features of a map layer (buildings, cameras, facilities, roads, households).
 
     Rows are created — cameras, which have a code, are changed or left as they are when one
     with the code exists — in bulk, then assigned to their grids in one set-based call.
-    Households need a building: found by address, or as the building at their point.
+    Households need a building: found by address, or as the building at their point. A
+    committed household import is written to the audit log as `user`'s.
     """
     options = options or ImportOptions()
     spec = layer_spec(layer)
@@ -1292,6 +1310,11 @@ def import_layer(
         _locate(spec, rows, report)
         _build(spec, rows, report)
         _write_rows(spec, rows, report)
+        if spec.model is Household:
+            # In the import's transaction: a dry run, rolled back, leaves no entry.
+            created = [r.obj.pk for r in rows if r.obj is not None and r.action == "created"]
+            written = [name for name, column in mapping.items() if column]
+            audit.log_change(user, audit.Action.CREATE, Household, created, written, "import")
         _finish(report, options)
     return report
 

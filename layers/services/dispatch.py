@@ -10,6 +10,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.utils import timezone
 
+from gridmap import audit
 from gridmap.locate import CHAIN, locate
 from gridmap.models import GridUnit, StaffMember
 from gridmap.sql import PreparedStatement, degree_box
@@ -131,24 +132,28 @@ def _cameras(point: Point, camera_radius_m: float) -> dict:
 
 
 # Households with a point of their own, and those that follow their building (at its anchor,
-# found through the partial index household_follows_building); the nearest first.
+# found through the partial index household_follows_building); the nearest first. All are
+# counted; only those in the grids the user may see (every_grid, else grids) are listed, and
+# their ids returned for the audit log.
 _RADIUS_BOX = degree_box("p.geom", "p.lat", "%(radius)s")
 _HOUSEHOLDS_SQL = f"""
     WITH {_POINT_CTE},
     near AS (
-        SELECT h.id, h.color, h.location AS geom{{private_columns}}
+        SELECT h.id, h.grid_id, h.color, h.location AS geom{{private_columns}}
           FROM {_HOUSEHOLDS} h, p
          WHERE h.location && {_RADIUS_BOX}
            AND h.color = ANY(%(colors)s)
         UNION ALL
-        SELECT h.id, h.color, b.anchor{{private_columns}}
+        SELECT h.id, h.grid_id, h.color, b.anchor{{private_columns}}
           FROM {_BUILDINGS} b
           JOIN {_HOUSEHOLDS} h ON h.building_id = b.id AND h.location IS NULL, p
          WHERE b.anchor && {_RADIUS_BOX}
            AND h.color = ANY(%(colors)s)
     ),
     measured AS (
-        SELECT near.*, ST_Distance(near.geom::geography, p.geog) AS distance_m FROM near, p
+        SELECT near.*, ST_Distance(near.geom::geography, p.geog) AS distance_m,
+               (%(every_grid)s OR near.grid_id = ANY(%(grids)s)) AS listed
+          FROM near, p
     )
     SELECT count(*) FILTER (WHERE h.color = %(red)s),
            count(*) FILTER (WHERE h.color = %(orange)s),
@@ -157,7 +162,8 @@ _HOUSEHOLDS_SQL = f"""
                                          round(ST_Y(h.geom)::numeric, 7)),
                'color', h.color,
                'distance_m', round(h.distance_m::numeric, 1){{private_properties}}
-           ) ORDER BY h.distance_m, h.id), '[]')
+           ) ORDER BY h.distance_m, h.id) FILTER (WHERE h.listed), '[]'),
+           COALESCE(array_agg(h.id) FILTER (WHERE h.listed), '{{{{}}}}')
       FROM measured h
      WHERE h.distance_m <= %(radius)s
 """
@@ -190,6 +196,8 @@ def _households_statement(personal: bool) -> PreparedStatement:
             "colors": "text[]",
             "red": "text",
             "orange": "text",
+            "every_grid": "boolean",
+            "grids": "bigint[]",
         },
     )
 
@@ -197,8 +205,12 @@ def _households_statement(personal: bool) -> PreparedStatement:
 _HOUSEHOLD_SEARCH = {personal: _households_statement(personal) for personal in (False, True)}
 
 
-def _households(point: Point, radius_m: float, *, personal: bool, positions: bool) -> dict:
-    red, orange, points = _HOUSEHOLD_SEARCH[personal].fetchone(
+def _households(
+    point: Point, radius_m: float, *, personal: bool, positions: bool, grids: frozenset[int] | None
+) -> tuple[dict, list[int]]:
+    """The priority households near `point` and the ids of those listed: with `positions`,
+    those in `grids` (None: every grid)."""
+    red, orange, points, ids = _HOUSEHOLD_SEARCH[personal].fetchone(
         {
             "lon": point.x,
             "lat": point.y,
@@ -206,12 +218,15 @@ def _households(point: Point, radius_m: float, *, personal: bool, positions: boo
             "colors": list(PRIORITY_COLORS),
             "red": Household.Color.RED,
             "orange": Household.Color.ORANGE,
+            "every_grid": grids is None,
+            "grids": list(grids or ()),
         }
     )
     found = {"radius_m": radius_m, "red": red, "orange": orange}
-    if positions:
-        found["points"] = points
-    return found
+    if not positions:
+        return found, []
+    found["points"] = points
+    return found, ids
 
 
 _DUPLICATES_SQL = f"""
@@ -303,19 +318,34 @@ def dispatch(
     camera_radius_m: float = 300,
     category: str | None = None,
     user: Any = None,
+    via: audit.Via = "dispatch",
 ) -> dict:
     """What a dispatcher needs for a report at `point` (WGS84).
 
     The grid chain and grid staff (gridmap.locate), the escalation path with every level's
     contacts, the distance to the grid's edge, the cameras whose sector covers the point (else
     the nearest within `camera_radius_m`: a blind spot), red and orange households within
-    `radius_m` (their positions only for a `user` with layers.view_household, their personal
-    fields only with layers.change_household), and, with a `category`,
-    open cases of that category reported within 24 h and 50 m. Distances are metres on the
-    ellipsoid.
+    `radius_m` (their positions only for a `user` with layers.view_household and only in the
+    grids the user may see, layers.visits.grids_visible_to; their personal fields only with
+    layers.change_household, each such read logged in the audit log as coming `via`), and, with
+    a `category`, open cases of that category reported within 24 h and 50 m. Distances are
+    metres on the ellipsoid.
     """
+    # Imported here: layers.visits imports this module.
+    from layers.visits import grids_visible_to
+
     location = locate(point)
     grid = location.units["grid"]
+    personal = may_see_personal_data(user)
+    households, listed = _households(
+        point,
+        radius_m,
+        personal=personal,
+        positions=may_see_positions(user),
+        grids=grids_visible_to(user),
+    )
+    if personal:
+        audit.log_read(user, Household, listed, Household.PRIVATE_FIELDS, via)
     return {
         "units": location.units,
         "reason": location.reason,
@@ -323,12 +353,7 @@ def dispatch(
         "escalation": _escalation(location.units),
         "edge_distance_m": None if grid is None else _edge_distance_m(point, grid["id"]),
         "cameras": _cameras(point, camera_radius_m),
-        "households": _households(
-            point,
-            radius_m,
-            personal=may_see_personal_data(user),
-            positions=may_see_positions(user),
-        ),
+        "households": households,
         "duplicates": None if category is None else _duplicates(point, category),
     }
 
