@@ -2,9 +2,10 @@
 whole city (1,000,000 households, 5,000,000 visits) through `layers.visits.due`, and the node's
 list through `GET /api/visits/due/`, against the bare SQL in the same run.
 
-The bare side is what a hand-written due list must at least do: each household's latest visit
-(a backwards probe of the (household, visited_at) index), the end of the period after it by the
-household's colour, the status on the day, sorted by urgency, fetched to the client. GridMap's
+The bare side is what a hand-written due list must at least do to show the same list: each
+household's latest visit (a backwards probe of the (household, visited_at) index), the end of the
+period after it by the household's colour, the status on the day, its address and grid code,
+sorted by urgency, fetched to the client. GridMap's
 side also honours district overrides and colour changes, joins the grid and building, and turns
 the rows into objects (and, for the API, JSON).
 """
@@ -42,7 +43,8 @@ TOP_UP_VISITS = f"""
 # quarter), status on the day, by urgency.
 BARE_DUE = f"""
     WITH h AS (
-        SELECT h.id, h.color, (lv.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS last_day
+        SELECT h.id, h.color, h.building_id, h.grid_id,
+               (lv.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS last_day
           FROM {Household._meta.db_table} h
           LEFT JOIN LATERAL (SELECT v.visited_at FROM {Visit._meta.db_table} v
                               WHERE v.household_id = h.id ORDER BY v.visited_at DESC LIMIT 1) lv
@@ -60,11 +62,13 @@ BARE_DUE = f"""
             ELSE (date_trunc('quarter', last_day) + interval '6 months - 1 day')::date END AS next_due
           FROM h
     )
-    SELECT id, color, last_day, next_due,
-           CASE WHEN next_due < %(day)s THEN 'overdue' WHEN next_due = %(day)s THEN 'due_today'
+    SELECT n.id, g.code, b.road || b.number, n.color, n.last_day, n.next_due,
+           CASE WHEN n.next_due < %(day)s THEN 'overdue' WHEN n.next_due = %(day)s THEN 'due_today'
                 ELSE 'due' END AS status
       FROM n
-     ORDER BY next_due NULLS FIRST, id
+      JOIN layers_building b ON b.id = n.building_id
+      LEFT JOIN gridmap_gridunit g ON g.id = n.grid_id
+     ORDER BY n.next_due NULLS FIRST, n.id
 """
 
 

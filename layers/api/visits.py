@@ -146,8 +146,19 @@ def _unit_body(unit: GridUnit) -> dict:
     return {"id": unit.id, "code": unit.code, "name": unit.name, "level": unit.level}
 
 
-def due_body(row: visits.DueHousehold) -> dict:
+def _labels() -> dict[str, dict[str, str]]:
+    """The choice labels the due list shows, in the request's language, looked up once."""
+    return {
+        "color": {value: str(label) for value, label in Household.Color.choices},
+        "period": {value: str(label) for value, label in ColorPolicy.Period.choices},
+        "role": {value: str(label) for value, label in StaffMember.Role.choices},
+        "status": {value: str(label) for value, label in visits.Status.choices},
+    }
+
+
+def due_body(row: visits.DueHousehold, labels: dict[str, dict[str, str]] | None = None) -> dict:
     """One household as the due list shows it; personal fields only if they were selected."""
+    labels = labels or _labels()
     body = {
         "id": row.id,
         "grid": {"id": row.grid_id, "code": row.grid_code} if row.grid_id else None,
@@ -155,15 +166,15 @@ def due_body(row: visits.DueHousehold) -> dict:
         "unit_no": row.unit_no,
         "floor": row.floor,
         "color": row.color,
-        "color_label": Household.Color(row.color).label,
+        "color_label": labels["color"][row.color],
         "period": row.period,
-        "period_label": ColorPolicy.Period(row.period).label,
+        "period_label": labels["period"][row.period],
         "responsible_role": row.role,
-        "responsible_role_label": StaffMember.Role(row.role).label,
+        "responsible_role_label": labels["role"][row.role],
         "last_visit": _iso(row.last_visit),
         "next_due": row.next_due.isoformat(),
         "status": row.status,
-        "status_label": visits.Status(row.status).label,
+        "status_label": labels["status"][row.status],
         "overdue_since": row.overdue_since.isoformat() if row.overdue_since else None,
         "overdue_days": row.overdue_days,
     }
@@ -385,6 +396,7 @@ class VisitsDueView(APIView):
         rows = visits.due(grid_ids, day, private=visits.may_see_private(request.user))
         counts = Counter(row.status for row in rows)
         shown = [row for row in rows if wanted is None or row.status in wanted]
+        labels = _labels()
         audit.log_read(
             request.user,
             Household,
@@ -397,7 +409,7 @@ class VisitsDueView(APIView):
                 "unit": _unit_body(unit),
                 "date": day.isoformat(),
                 "counts": {s: counts[s] for s in visits.Status.values},
-                "households": [due_body(row) for row in shown],
+                "households": [due_body(row, labels) for row in shown],
             }
         )
 
