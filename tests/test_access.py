@@ -149,3 +149,19 @@ def test_anonymous_and_non_planners_may_not_edit(world, api_as, operation):
     for role in sorted(set(ROLES) - {"planner"}):
         response = api_as(role).post(url, {"version": 1, "preview": True}, format="json")
         assert response.status_code == 403, role
+
+
+def test_the_home_page_links_every_map_page_and_the_ogc_api(world, client):
+    from tests.conftest import user_with_role
+
+    client.force_login(user_with_role("viewer", "home-viewer"))
+    html = client.get("/").content.decode()
+    for path in (
+        "/map/plan/",
+        "/map/dispatch/",
+        "/map/coverage/",
+        "/map/grid/",
+        "/map/dashboard/",
+        "/ogc/",
+    ):
+        assert f'href="{path}"' in html, path
