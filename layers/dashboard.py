@@ -46,11 +46,18 @@ def _api_paths() -> dict[str, str]:
 
 
 def _chosen(request: HttpRequest) -> GridUnit:
-    """The node or segment of ?unit= (a grid stands for its node); the first node without one."""
+    """The node or segment of ?unit= (a grid stands for its node); without one, the unit of the
+    user's own staff post (grid staff open their community), else the first node."""
     raw = request.GET.get("unit", "")
     units = GridUnit.objects.select_related("parent")
     if not raw:
-        unit = units.filter(level=Level.NODE).order_by("code").first()
+        post = (
+            StaffMember.objects.filter(user=request.user, unit__level__in=[Level.GRID, Level.NODE])
+            .select_related("unit__parent")
+            .order_by("unit__code")
+            .first()
+        )
+        unit = post.unit if post else units.filter(level=Level.NODE).order_by("code").first()
     elif raw.isascii() and raw.isdigit():
         unit = units.filter(pk=int(raw)).first()
     else:
