@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import Any
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -138,17 +139,22 @@ def _household(request: Request, pk: int) -> Household:
 # --- bodies -----------------------------------------------------------------------------------
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
-    return timezone.localtime(moment).isoformat() if moment else None
+def _iso(moment: dt.datetime | None, zone: dt.tzinfo | None = None) -> str | None:
+    """ISO 8601 in local time (Asia/Shanghai); `zone` once per list, not looked up per row."""
+    if moment is None:
+        return None
+    return moment.astimezone(zone or timezone.get_current_timezone()).isoformat()
 
 
 def _unit_body(unit: GridUnit) -> dict:
     return {"id": unit.id, "code": unit.code, "name": unit.name, "level": unit.level}
 
 
-def _labels() -> dict[str, dict[str, str]]:
-    """The choice labels the due list shows, in the request's language, looked up once."""
+def _labels() -> dict[str, Any]:
+    """The choice labels the due list shows, in the request's language, and the time zone,
+    looked up once per list."""
     return {
+        "zone": timezone.get_current_timezone(),
         "color": {value: str(label) for value, label in Household.Color.choices},
         "period": {value: str(label) for value, label in ColorPolicy.Period.choices},
         "role": {value: str(label) for value, label in StaffMember.Role.choices},
@@ -156,7 +162,7 @@ def _labels() -> dict[str, dict[str, str]]:
     }
 
 
-def due_body(row: visits.DueHousehold, labels: dict[str, dict[str, str]] | None = None) -> dict:
+def due_body(row: visits.DueHousehold, labels: dict[str, Any] | None = None) -> dict:
     """One household as the due list shows it; personal fields only if they were selected."""
     labels = labels or _labels()
     body = {
@@ -171,7 +177,7 @@ def due_body(row: visits.DueHousehold, labels: dict[str, dict[str, str]] | None 
         "period_label": labels["period"][row.period],
         "responsible_role": row.role,
         "responsible_role_label": labels["role"][row.role],
-        "last_visit": _iso(row.last_visit),
+        "last_visit": _iso(row.last_visit, labels["zone"]),
         "next_due": row.next_due.isoformat(),
         "status": row.status,
         "status_label": labels["status"][row.status],
