@@ -500,6 +500,40 @@ def test_households_from_a_csv_of_addresses_follow_their_buildings(tmp_path, bui
     assert report.reassignment["household"] == {"assigned": 3, "unassigned": 0}
 
 
+def test_households_from_an_excel_register_with_an_unmatched_row_import_nothing(
+    tmp_path, buildings
+):
+    import pandas as pd
+
+    register = pd.DataFrame(
+        [
+            {"门牌": "五一北路1号", "room": "101", "residents": 3, "color": "红色（一类）"},
+            {"门牌": "五一北路3号", "room": "201", "residents": 1, "color": "blue"},
+            {"门牌": "无名路7号", "room": "301", "residents": 2, "color": "green"},
+        ]
+    )
+    path = tmp_path / "住户登记.xlsx"
+    register.to_excel(path, index=False)
+    options = committed(address_field="门牌")
+    report = import_layer("households", path, options)
+    assert not report.committed
+    assert [(p.feature, p.error) for p in report.problems] == [(3, "address_not_found")]
+    assert not Household.objects.exists()
+    register.iloc[:2].to_excel(path, index=False)
+    report = import_layer("households", path, options)
+    assert report.committed, report.as_dict()
+    got = sorted(Household.objects.values_list("room", "building_id", "residents", "color"))
+    assert got == [("101", buildings["1"].pk, 3, "red"), ("201", buildings["3"].pk, 1, "blue")]
+
+
+def test_a_broken_excel_file_is_a_clear_error(tmp_path, world):
+    path = tmp_path / "h.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(ImportFileError) as refused:
+        import_layer("households", path)
+    assert refused.value.code == "unreadable_file" and "h.xlsx" in refused.value.detail
+
+
 def test_households_whose_address_is_not_found_are_reported_and_nothing_imported(
     tmp_path, buildings
 ):

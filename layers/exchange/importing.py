@@ -84,7 +84,11 @@ FORMATS = {
     ".shp": "Shapefile",
     ".zip": "Shapefile",
     ".csv": "CSV",
+    ".xlsx": "XLSX",
 }
+# Tables without geometry (coordinates or addresses in columns): only where `csv` is allowed.
+_TABLE_SUFFIXES = (".csv", ".xlsx")
+_TABLE_FORMATS = ("CSV", "XLSX")
 # Code pages as .cpg files and users name them → the Python codec. GB18030 decodes every GBK and
 # GB2312 text, so the whole family is read with it.
 _CODEC_ALIASES = {
@@ -257,8 +261,8 @@ def read_table(
         raise ImportFileError("file_not_found", f"找不到文件 {name} / no such file: {name}", "file")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ImportFileError("file_too_large", _too_large(name), "file")
-    if suffix not in FORMATS or (suffix == ".csv" and not csv):
-        kinds = ", ".join(s for s in FORMATS if csv or s != ".csv")
+    if suffix not in FORMATS or (suffix in _TABLE_SUFFIXES and not csv):
+        kinds = ", ".join(s for s in FORMATS if csv or s not in _TABLE_SUFFIXES)
         raise ImportFileError(
             "unsupported_format",
             f"不支持的文件类型 '{suffix or name}'，可用：{kinds} / unsupported file type "
@@ -269,6 +273,8 @@ def read_table(
         return _read_zip(path, options, name)
     if suffix == ".csv":
         return _read_csv(path, options, name)
+    if suffix == ".xlsx":
+        return _read_xlsx(path, options, name)
     return _read_vector(path, options, name)
 
 
@@ -520,6 +526,23 @@ def _read_csv(path: Path, options: ImportOptions, name: str) -> Table:
     return Table(name, "CSV", None, frame, None, None, info)
 
 
+def _read_xlsx(path: Path, options: ImportOptions, name: str) -> Table:
+    """The first sheet of an Excel workbook (or `options.layer`), every cell as text: the
+    spreadsheets street offices keep their household registers in."""
+    try:
+        frame = pd.read_excel(
+            path, sheet_name=options.layer or 0, dtype=str, keep_default_na=False, engine="openpyxl"
+        )
+    except (ValueError, KeyError, zipfile.BadZipFile, OSError) as exc:
+        raise ImportFileError(
+            "unreadable_file",
+            f"无法读取 Excel 文件 {name}：{exc} / cannot read the Excel file {name}: {exc}",
+            "file",
+        ) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return Table(name, "XLSX", None, frame, None, None, {"name": "utf-8", "source": "xlsx"})
+
+
 # --- coordinates -----------------------------------------------------------------------------
 
 
@@ -568,9 +591,9 @@ def _missing_crs(table: Table) -> ImportFileError:
         text = (
             "缺少坐标系：文件没有 .prj，请用 --crs 指定 / no CRS: the file has no .prj; give --crs"
         )
-    elif table.format == "CSV":
+    elif table.format in _TABLE_FORMATS:
         text = (
-            "缺少坐标系：CSV 不含坐标系，请用 --crs 指定（如 wgs84、gcj02）/ no CRS: a CSV does "
+            "缺少坐标系：表格不含坐标系，请用 --crs 指定（如 wgs84、gcj02）/ no CRS: a table does "
             "not say which CRS its coordinates are in; give --crs (e.g. wgs84, gcj02)"
         )
     else:
@@ -1330,7 +1353,7 @@ def _address_column(table: Table, spec: LayerSpec, options: ImportOptions) -> st
         return column
     # A facility's own address field is an attribute, not where to put it, unless the file
     # has no coordinates.
-    if spec.name == "facilities" and table.format != "CSV":
+    if spec.name == "facilities" and table.format not in _TABLE_FORMATS:
         return None
     return next(
         (c for n in ("address", "地址") if (c := find_column(table.columns, n, shapefile))), None
@@ -1352,7 +1375,7 @@ def _layer_geometry(
 ) -> tuple[gpd.GeoSeries | None, dict | None]:
     """The features' geometries in WGS84; for a CSV, points from its lon/lat columns (rows
     without coordinates get None and are placed by address)."""
-    if table.format != "CSV":
+    if table.format not in _TABLE_FORMATS:
         return to_wgs84(table.geometry, table.crs, options.crs, table)
     lon = _coordinate_column(table, options.lon_field, ("lon", "lng", "longitude", "经度", "x"))
     lat = _coordinate_column(table, options.lat_field, ("lat", "latitude", "纬度", "y"))

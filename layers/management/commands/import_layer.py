@@ -1,7 +1,7 @@
 """manage.py import_layer LAYER FILE [--crs CRS] [--encoding E] [--layer NAME] [--field T=F]…
 [--code-field F] [--name-field F] [--lon-field F] [--lat-field F] [--address-field F]
 [--fix-invalid] [--commit] [--json]: import buildings, cameras, facilities, roads or households
-from a GeoJSON, GeoPackage, zipped Shapefile or (points, households) CSV. A dry run unless
+from a GeoJSON, GeoPackage, zipped Shapefile or (points, households) CSV or Excel .xlsx. A dry run unless
 --commit; exits 1 when the file cannot be used or has errors. See docs/import.md.
 """
 
