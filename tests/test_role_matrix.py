@@ -203,12 +203,9 @@ MATRIX: list[Case] = [
         private_for=frozenset({"community_lead", "street_lead"}),
         households=True,
     ),
-    Case("visits-workload", "/api/visits/workload/?grid={g1}", row(200, grid_worker_other=403)),
-    Case(
-        "visits-workload",
-        "/api/visits/workload/?segment={segment}",
-        row(200, grid_worker_own=403, grid_worker_other=403, community_lead=200),
-    ),
+    # Counts, no households: every role that may see the grid sees them, grid staff included.
+    Case("visits-workload", "/api/visits/workload/?grid={g1}", row(200)),
+    Case("visits-workload", "/api/visits/workload/?segment={segment}", row(200)),
     Case(
         "household-visits",
         "/api/households/{household}/visits/",
@@ -241,16 +238,8 @@ MATRIX: list[Case] = [
         private_for=G1_STAFF,
     ),
     # --- workload ----------------------------------------------------------------------------
-    Case(
-        "workload-grids",
-        "/api/workload/grids/?node={node}",
-        row(200, grid_worker_own=403, grid_worker_other=403),
-    ),
-    Case(
-        "workload-nodes",
-        "/api/workload/nodes/?node={node}",
-        row(200, grid_worker_own=403, grid_worker_other=403),
-    ),
+    Case("workload-grids", "/api/workload/grids/?node={node}", row(200)),
+    Case("workload-nodes", "/api/workload/nodes/?node={node}", row(200)),
     Case("workload-rebalance", "/api/workload/rebalance/?node={node}", only(["planner"], 200, 403)),
     Case("workload-rebalance-apply", "/api/workload/rebalance/apply/", PLANNER_POSTS, **EDIT),
     # --- import (an empty form: 400 for who may import, 403 for who may not) ------------------
