@@ -313,6 +313,36 @@ class HouseholdLayerView(APIView):
 # --- load ---------------------------------------------------------------------------------------
 
 
+def unit_by_level(request: Request, levels: tuple[str, ...]) -> GridUnit:
+    """The one unit named by one of `levels` as a query parameter (`grid=<id>`, `node=<id>` …)."""
+    given = [level for level in levels if request.query_params.get(level)]
+    names = "|".join(levels)
+    if len(given) != 1:
+        raise ApiError(
+            "missing_parameter" if not given else "invalid_parameter",
+            f"需要且只需要 {names} 中的一个参数（单元 id） / give exactly one of {names} "
+            "(a unit id)",
+            names,
+        )
+    level = given[0]
+    raw = request.query_params[level]
+    if not (raw.isascii() and raw.isdigit()):
+        raise ApiError(
+            f"invalid_{level}",
+            f"{level} 应为单元 id，收到 '{raw}' / {level} must be a unit id, got '{raw}'",
+            level,
+        )
+    unit = GridUnit.objects.filter(pk=int(raw), level=level).first()
+    if unit is None:
+        raise ApiError(
+            "not_found",
+            f"没有 id 为 {raw} 的{level}单元 / no {level} unit with id {raw}",
+            level,
+            404,
+        )
+    return unit
+
+
 def parse_parent(request: Request, level: str) -> GridUnit | None:
     raw = request.query_params.get("parent")
     if not raw:

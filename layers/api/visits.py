@@ -32,7 +32,7 @@ from gridmap.api.errors import ApiError
 from gridmap.models import GridUnit, StaffMember
 from layers import visits
 from layers.api.incidents import _AnyAccept
-from layers.api.views import ERROR
+from layers.api.views import ERROR, unit_by_level
 from layers.models import ColorChange, ColorPolicy, Household, Visit
 from layers.services import photos
 
@@ -50,36 +50,6 @@ MAX_VISITS = 500
 
 
 # --- request parsing --------------------------------------------------------------------------
-
-
-def _unit(request: Request, levels: tuple[str, ...]) -> GridUnit:
-    """The one unit named by one of `levels` as a query parameter (`grid=<id>`, `node=<id>` …)."""
-    given = [level for level in levels if request.query_params.get(level)]
-    names = "|".join(levels)
-    if len(given) != 1:
-        raise ApiError(
-            "missing_parameter" if not given else "invalid_parameter",
-            f"需要且只需要 {names} 中的一个参数（单元 id） / give exactly one of {names} "
-            "(a unit id)",
-            names,
-        )
-    level = given[0]
-    raw = request.query_params[level]
-    if not (raw.isascii() and raw.isdigit()):
-        raise ApiError(
-            f"invalid_{level}",
-            f"{level} 应为单元 id，收到 '{raw}' / {level} must be a unit id, got '{raw}'",
-            level,
-        )
-    unit = GridUnit.objects.filter(pk=int(raw), level=level).first()
-    if unit is None:
-        raise ApiError(
-            "not_found",
-            f"没有 id 为 {raw} 的{level}单元 / no {level} unit with id {raw}",
-            level,
-            404,
-        )
-    return unit
 
 
 def _date(request: Request) -> dt.date:
@@ -395,7 +365,7 @@ class VisitsDueView(APIView):
         "red first within each. Rules: docs/visits.md.",
     )
     def get(self, request: Request) -> Response:
-        unit = _unit(request, ("grid", "node"))
+        unit = unit_by_level(request, ("grid", "node"))
         day = _date(request)
         wanted = _statuses(request)
         grid_ids = _visible_grids(request, unit)
@@ -455,7 +425,7 @@ class VisitWorkloadView(APIView):
         description="只有计数，没有住户 / counts only, no households.",
     )
     def get(self, request: Request) -> Response:
-        unit = _unit(request, ("grid", "node", "segment"))
+        unit = unit_by_level(request, ("grid", "node", "segment"))
         day = _date(request)
         # Counts only, as for viewers: grid staff see their community's figures too.
         grid_ids = list(GridUnit.objects.grids_of(unit).values_list("id", flat=True))

@@ -22,7 +22,7 @@ from gridmap.api.errors import ApiError
 from gridmap.geometry import GeometryError, from_geojson
 from gridmap.models import GridUnit
 from layers import workload
-from layers.api.views import ERROR
+from layers.api.views import ERROR, unit_by_level
 
 Level = GridUnit.Level
 VIEW = ["gridmap.view_gridunit"]
@@ -30,36 +30,6 @@ PLAN = ["gridmap.view_gridunit", "gridmap.change_gridunit"]
 
 
 # --- request parsing --------------------------------------------------------------------------
-
-
-def _unit(request: Request, levels: tuple[str, ...]) -> GridUnit:
-    """The one unit named by one of `levels` as a query parameter (`node=<id>` …)."""
-    given = [level for level in levels if request.query_params.get(level)]
-    names = "|".join(levels)
-    if len(given) != 1:
-        raise ApiError(
-            "missing_parameter" if not given else "invalid_parameter",
-            f"需要且只需要 {names} 中的一个参数（单元 id） / give exactly one of {names} "
-            "(a unit id)",
-            names,
-        )
-    level = given[0]
-    raw = request.query_params[level]
-    if not (raw.isascii() and raw.isdigit()):
-        raise ApiError(
-            f"invalid_{level}",
-            f"{level} 应为单元 id，收到 '{raw}' / {level} must be a unit id, got '{raw}'",
-            level,
-        )
-    unit = GridUnit.objects.filter(pk=int(raw), level=level).first()
-    if unit is None:
-        raise ApiError(
-            "not_found",
-            f"没有 id 为 {raw} 的{level}单元 / no {level} unit with id {raw}",
-            level,
-            404,
-        )
-    return unit
 
 
 def _tolerance(request: Request) -> float:
@@ -233,7 +203,7 @@ class GridWorkloadView(APIView):
         description="只有计数，没有住户 / counts only, no households.",
     )
     def get(self, request: Request) -> Response:
-        unit = _unit(request, (Level.NODE, Level.SEGMENT))
+        unit = unit_by_level(request, (Level.NODE, Level.SEGMENT))
         return Response(workload.grid_workload(unit, _date(request), _tolerance(request)))
 
 
@@ -253,7 +223,7 @@ class NodeStaffingView(APIView):
         responses={200: NODE_STAFFING, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def get(self, request: Request) -> Response:
-        unit = _unit(request, (Level.NODE, Level.SEGMENT, Level.NETWORK))
+        unit = unit_by_level(request, (Level.NODE, Level.SEGMENT, Level.NETWORK))
         tolerance = _tolerance(request)
         return Response(
             {
@@ -284,7 +254,7 @@ class RebalanceView(APIView):
         "editor's transfer with its version, versions and area, or all at once.",
     )
     def get(self, request: Request) -> Response:
-        node = _unit(request, (Level.NODE,))
+        node = unit_by_level(request, (Level.NODE,))
         proposal = workload.rebalance(node, _tolerance(request), user=request.user)
         return Response(_with_urls(proposal))
 
