@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import psycopg2
@@ -238,13 +239,34 @@ def gunicorn(workers: int, port: int, token: str) -> Iterator[int]:
         "--log-level=warning",
         f"--chdir={ROOT}",
     ]
+    with serving(
+        command,
+        env,
+        lambda server, log: _wait_until_serving(server, port, token, log),
+        prefix="gunicorn-bench-",
+    ) as pid:
+        yield pid
+
+
+@contextmanager
+def serving(
+    command: list[str],
+    env: dict[str, str],
+    ready: Callable[[subprocess.Popen, IO], None],
+    prefix: str,
+    cwd: str | None = None,
+) -> Iterator[int]:
+    """Run `command` as a server (output to a temporary log), wait for `ready(server, log)`,
+    give its pid; stopped on leaving whatever happens inside (an error, Ctrl-C, SIGTERM)."""
     # SIGTERM to the bench becomes SystemExit, so the finally below runs for it too.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        with tempfile.NamedTemporaryFile("w+", prefix="gunicorn-bench-", suffix=".log") as log:
-            server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with tempfile.NamedTemporaryFile("w+", prefix=prefix, suffix=".log") as log:
+            server = subprocess.Popen(
+                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+            )
             try:
-                _wait_until_serving(server, port, token, log)
+                ready(server, log)
                 yield server.pid
             finally:
                 server.terminate()

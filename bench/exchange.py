@@ -13,10 +13,8 @@ import http.client
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -38,6 +36,7 @@ from bench.dispatch import (
     dispatcher_token,
     free_port,
     gunicorn,
+    serving,
 )
 from gridmap.models import GridUnit
 from layers.models import Building, PlatformToken
@@ -226,27 +225,17 @@ def tipg(port: int) -> Iterator[int]:
         "--log-level=warning",
         "--no-access-log",
     ]
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="tipg-bench-") as cwd,  # no stray .env read
-            tempfile.NamedTemporaryFile("w+", prefix="tipg-bench-", suffix=".log") as log,
-        ):
-            server = subprocess.Popen(
-                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
-            )
-            try:
-                _wait_for(server, port, "/collections/public.layers_building", log)
-                yield server.pid
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with (
+        tempfile.TemporaryDirectory(prefix="tipg-bench-") as cwd,  # no stray .env read
+        serving(
+            command,
+            env,
+            lambda server, log: _wait_for(server, port, "/collections/public.layers_building", log),
+            prefix="tipg-bench-",
+            cwd=cwd,
+        ) as pid,
+    ):
+        yield pid
 
 
 def _wait_for(server: subprocess.Popen, port: int, path: str, log) -> None:
