@@ -19,6 +19,7 @@ import time
 
 from django.db import connection, transaction
 
+from bench.db import scalar
 from gridmap.models import GridUnit
 from layers import coverage
 from layers.models import Facility, Household
@@ -64,12 +65,6 @@ SAMPLE = f"""
 """
 
 
-def _scalar(sql: str, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
 def facilities_of(network: str, n: int | None, seed: int) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(SAMPLE, {"network": network, "n": n, "seed": seed})
@@ -79,7 +74,7 @@ def facilities_of(network: str, n: int | None, seed: int) -> list[int]:
 
 def _bare(ids: list[int]) -> float:
     started = time.perf_counter()
-    _scalar(
+    scalar(
         BARE_DRIVING_DISTANCE,
         {"ids": ids, "edges": walknet.EDGES_SQL, "reach": coverage.reach_m(15)},
     )
@@ -118,7 +113,7 @@ def bench_coverage(network_code: str, facilities: int | None, repeat: int, seed:
     walknet.refresh()
     refresh_s = time.perf_counter() - started
     ids = facilities_of(network_code, facilities, seed)
-    edges = _scalar(f"SELECT count(*) FROM {walknet.EDGES}")
+    edges = scalar(f"SELECT count(*) FROM {walknet.EDGES}")
     households = Household.objects.filter(grid__code__startswith=network_code).count()
     print(
         f"coverage {network_code}: {len(ids)} facilities, {edges:,} walking edges, "
@@ -136,7 +131,7 @@ def bench_coverage(network_code: str, facilities: int | None, repeat: int, seed:
             f"  isochrones {ours[-1]:.2f} s; bare pgr_drivingDistance: one call per facility "
             f"{calls[-1]:.2f} s, one batched call {bare[-1]:.2f} s"
         )
-    network_share = _scalar(
+    network_share = scalar(
         f"""SELECT count(*) FILTER (WHERE method = 'network')::float / count(*)
               FROM {coverage._CIRCLES} WHERE facility_id = ANY(%(ids)s)""",
         {"ids": ids},

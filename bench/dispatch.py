@@ -7,7 +7,6 @@ Imported by bench/run.py (`--only dispatch`) after Django is set up; see docs/be
 from __future__ import annotations
 
 import http.client
-import json
 import math
 import os
 import signal
@@ -28,6 +27,8 @@ import psycopg2
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.authtoken.models import Token
+
+from bench.db import scalar, topped_up
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,26 +132,15 @@ def _degrees(metres: float, lat: float) -> tuple[float, float]:
     return metres / (111_300 * math.cos(math.radians(abs(lat) + dlat))), dlat
 
 
-def _scalar(sql: str, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
 def ensure_cameras(total: int, seed: int) -> None:
     """Top the city's cameras up to `total` once, recorded in bench_meta; ANALYZE after."""
-    wanted = json.dumps({"cameras": total, "seed": seed})
-    have = _scalar("SELECT count(*) FROM layers_camera")
-    recorded = _scalar("SELECT max(value) FROM bench_meta WHERE key = 'cameras'")
-    # The count too: reloading the city (bench/run.py ensure_city) empties the camera table.
-    if recorded == wanted and have == total:
+    done, have, wanted = topped_up("cameras", "layers_camera", total, seed)
+    if done:
         print(f"cameras already topped up: {wanted}")
         return
-    if have > total:
-        raise SystemExit(f"the city has {have} cameras, more than {total}: reload it")
-    grids = _scalar("SELECT count(*) FROM gridmap_gridunit WHERE level = 'grid'")
-    network = _scalar("SELECT min(code) FROM gridmap_gridunit WHERE level = 'network'")
-    first = 1 + _scalar(
+    grids = scalar("SELECT count(*) FROM gridmap_gridunit WHERE level = 'grid'")
+    network = scalar("SELECT min(code) FROM gridmap_gridunit WHERE level = 'network'")
+    first = 1 + scalar(
         "SELECT coalesce(max(substring(code FROM 'C([0-9]+)$')::int), 0) FROM layers_camera"
     )
     missing = total - have
@@ -457,7 +447,7 @@ def bench_dispatch(
         raise SystemExit(f"{clients * requests} requests need as many grids; the city has fewer")
     modes = {"concurrent": _chunks(points, clients), "serial": [points[:serial]]}
     token = dispatcher_token()
-    max_range = _scalar("SELECT max(range_m) FROM layers_camera")
+    max_range = scalar("SELECT max(range_m) FROM layers_camera")
     port = free_port(port)
     print(
         f"dispatch: {clients} clients × {requests} requests, one point in each of {len(points)} "
@@ -506,7 +496,7 @@ def bench_dispatch(
         "serial_requests": serial,
         "rounds": rounds,
         "seed": seed,
-        "cameras": _scalar("SELECT count(*) FROM layers_camera"),
+        "cameras": scalar("SELECT count(*) FROM layers_camera"),
         # The machine is shared: its load (1, 5, 15 min) before and after the measurement.
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "bare": bare,

@@ -29,6 +29,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from bench.db import scalar, topped_up
 from bench.dispatch import (
     _UNIFORM,
     _database_url,
@@ -122,24 +123,13 @@ TILE_ZOOMS = (15, 16)
 FEATURE = b'"Feature"'
 
 
-def _scalar(sql: str, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
 def ensure_buildings(total: int, seed: int) -> None:
     """Top the city's buildings up to `total` once, recorded in bench_meta; VACUUM ANALYZE after."""
-    wanted = json.dumps({"buildings": total, "seed": seed})
-    have = _scalar("SELECT count(*) FROM layers_building")
-    recorded = _scalar("SELECT max(value) FROM bench_meta WHERE key = 'buildings'")
-    # The count too: reloading the city (bench/run.py ensure_city) empties the building table.
-    if recorded == wanted and have == total:
+    done, have, wanted = topped_up("buildings", "layers_building", total, seed)
+    if done:
         print(f"buildings already topped up: {wanted}")
         return
-    if have > total:
-        raise SystemExit(f"the city has {have} buildings, more than {total}: reload it")
-    grids = _scalar("SELECT count(*) FROM gridmap_gridunit WHERE level = 'grid'")
+    grids = scalar("SELECT count(*) FROM gridmap_gridunit WHERE level = 'grid'")
     missing = total - have
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -362,7 +352,7 @@ def bench_exports(repeat: int, gridmap_port: int, tipg_port: int, token: str) ->
     """Full exports, GridMap and tipg alternating which goes first, each from a fresh server."""
     results = {}
     for name, urls in EXPORTS.items():
-        rows = _scalar(urls["sql"])
+        rows = scalar(urls["sql"])
         tipg_path = urls["tipg"].format(n=rows)
         runs: dict[str, list] = {"gridmap": [], "tipg": []}
         for i in range(repeat):
@@ -418,7 +408,7 @@ def _drf(serializer: type[GeoFeatureModelSerializer], queryset) -> tuple[float, 
 
 def sample_box(share: float) -> tuple[float, float, float, float]:
     """A square around the middle of the buildings' extent holding about `share` of them."""
-    xmin, ymin, xmax, ymax = _scalar(
+    xmin, ymin, xmax, ymax = scalar(
         "SELECT ARRAY[ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)] "
         "FROM (SELECT ST_Extent(footprint) AS e FROM layers_building) x"
     )
@@ -610,7 +600,7 @@ def bench_exchange(
     drf = bench_drf(repeat, gridmap_port, token, drf_share)
     pages = bench_pages_and_tiles(requests, seed, gridmap_port, tipg_port, token)
     return {
-        "buildings": _scalar("SELECT count(*) FROM layers_building"),
+        "buildings": scalar("SELECT count(*) FROM layers_building"),
         "repeat": repeat,
         "requests": requests,
         "seed": seed,

@@ -41,6 +41,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from shapely.geometry import Point as ShapelyPoint  # noqa: E402
 
 from bench.coverage import bench_coverage, print_coverage  # noqa: E402
+from bench.db import scalar  # noqa: E402
 from bench.dispatch import bench_dispatch, print_dispatch  # noqa: E402
 from bench.edit import bench_edit  # noqa: E402
 from bench.exchange import bench_exchange, print_exchange  # noqa: E402
@@ -337,7 +338,7 @@ def main() -> None:
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "postgis": execute_scalar("SELECT postgis_full_version()"),
+        "postgis": scalar("SELECT postgis_full_version()"),
         "city": {"grids": grids, "households": households, "seed": args.seed},
         "bulk": bulk,
         "incremental": incremental,
@@ -424,12 +425,6 @@ def print_edit(edited: dict) -> None:
         f"(median) in the database; {edited['units_changed']} units changed; bare geometry writes "
         f"{edited['bare_geometry_writes']['median_s'] * 1000:.1f} ms"
     )
-
-
-def execute_scalar(sql: str):
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()[0]
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
+from bench.db import scalar
 from gridmap.models import GridUnit
 from layers import visits
 from layers.models import Household, Visit
@@ -72,12 +73,6 @@ BARE_DUE = f"""
 """
 
 
-def _scalar(sql: str, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
 def ensure_visits(seed: int) -> None:
     """Five visits per household over the last 120 days, once (recorded in bench_meta)."""
     households = Household.objects.count()
@@ -85,7 +80,7 @@ def ensure_visits(seed: int) -> None:
         {"visits_per_household": VISITS_PER_HOUSEHOLD, "seed": seed, "households": households}
     )
     have = Visit.objects.count()
-    recorded = _scalar("SELECT max(value) FROM bench_meta WHERE key = 'visits'")
+    recorded = scalar("SELECT max(value) FROM bench_meta WHERE key = 'visits'")
     if recorded == wanted and have == households * VISITS_PER_HOUSEHOLD:
         print(f"visits already there: {have:,}")
         return
@@ -117,7 +112,7 @@ def _bare(grids: list[int], day: date) -> int:
 
 
 def _node_with_most_households() -> GridUnit:
-    pk = _scalar(
+    pk = scalar(
         f"""SELECT g.parent_id FROM {Household._meta.db_table} h
               JOIN {GridUnit._meta.db_table} g ON g.id = h.grid_id
              GROUP BY g.parent_id ORDER BY count(*) DESC, g.parent_id LIMIT 1"""
