@@ -21,14 +21,22 @@ def required_community_staff(households: int) -> int:
     return 19 + (households - 2000) // 200
 
 
-# A grid more than this share away from its target is flagged (e.g. 250 ± 30% → 175–325).
-WORKLOAD_TOLERANCE = 0.30
+# A grid within this share of its target is balanced (e.g. 250 ± 15 % → 213–287); outside it,
+# it is flagged under or over. One rule for the planner's map, the unit summary, the workload
+# dashboard and the rebalance proposals.
+WORKLOAD_TOLERANCE = 0.15
 
 
-def workload_flag(households: int, target: int) -> str:
+def workload_band(target: int, tolerance: float = WORKLOAD_TOLERANCE) -> tuple[float, float]:
+    """The household counts a grid of `target` may carry and still count as balanced."""
+    return target * (1 - tolerance), target * (1 + tolerance)
+
+
+def workload_flag(households: int, target: int, tolerance: float = WORKLOAD_TOLERANCE) -> str:
     """'under', 'ok' or 'over': how a grid's household count compares with its target."""
-    if households < target * (1 - WORKLOAD_TOLERANCE):
+    low, high = workload_band(target, tolerance)
+    if households < low:
         return "under"
-    if households > target * (1 + WORKLOAD_TOLERANCE):
+    if households > high:
         return "over"
     return "ok"

@@ -31,7 +31,12 @@ from gridmap import editing
 from gridmap.codes import CODE_LENGTH
 from gridmap.geometry import area_m2, polygonal, to_geojson, to_shapely
 from gridmap.models import GridUnit, StaffMember
-from gridmap.staffing import required_community_staff
+from gridmap.staffing import (
+    WORKLOAD_TOLERANCE,
+    required_community_staff,
+    workload_band,
+    workload_flag,
+)
 from layers import visits
 from layers.models import Building, Household, Incident
 from layers.services.load import unit_load
@@ -40,8 +45,8 @@ Level = GridUnit.Level
 Role = StaffMember.Role
 COLORS = tuple(Household.Color.values)
 
-# A grid within this share of its target is balanced (issue 8: ±15 %, e.g. 250 → 213–287).
-TOLERANCE = 0.15
+# A grid within this share of its target is balanced: the one rule of gridmap.staffing.
+TOLERANCE = WORKLOAD_TOLERANCE
 
 # The posts the community staff standard (seed 000) counts: the community's own staff. Part-time
 # grid members (兼职网格员: party members, volunteers, building leaders) are listed, not counted.
@@ -62,19 +67,8 @@ MAX_TRIES = 60
 TRIES_PER_PAIR = 4
 
 
-def flag(households: int, target: int, tolerance: float = TOLERANCE) -> str:
-    """'under', 'ok' or 'over': whether `households` lies within `tolerance` of `target`."""
-    low, high = band(target, tolerance)
-    if households < low:
-        return "under"
-    if households > high:
-        return "over"
-    return "ok"
-
-
-def band(target: int, tolerance: float = TOLERANCE) -> tuple[float, float]:
-    """The household counts a grid of `target` may carry and still count as balanced."""
-    return target * (1 - tolerance), target * (1 + tolerance)
+flag = workload_flag
+band = workload_band
 
 
 def _unit_body(unit: GridUnit) -> dict[str, Any]:

@@ -392,7 +392,7 @@ def test_load_of_the_grids_of_a_node_compares_households_with_the_effective_targ
     assert response.status_code == 200
     body = response.json()
     assert body["level"] == "grid"
-    assert body["tolerance"] == 0.3
+    assert body["tolerance"] == 0.15
     assert body["units"] == [
         {
             "id": world["g1"].id,

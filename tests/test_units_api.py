@@ -156,7 +156,8 @@ def test_summary_of_a_node_applies_the_staff_standard(world, viewer_api, househo
 
 
 @pytest.mark.parametrize(
-    ("households", "flag"), [(174, "under"), (175, "ok"), (250, "ok"), (325, "ok"), (326, "over")]
+    ("households", "flag"),
+    [(212, "under"), (213, "ok"), (250, "ok"), (287, "ok"), (288, "over")],
 )
 def test_grid_workload_flag_against_a_target_of_250(households, flag):
     assert workload_flag(households, 250) == flag
