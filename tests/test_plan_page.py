@@ -268,13 +268,18 @@ def test_viewer_sees_no_edit_toolbar(plan_world, session_as):
     viewer.assert_clean()
 
 
+def planner_on(session_as, unit):
+    """A planner's browser on the planning map with `unit` selected and its summary shown."""
+    planner = session_as("planner")
+    planner.open(f"/map/plan/?unit={unit.id}")
+    planner.page.wait_for_selector("#plan-summary table")
+    return planner, planner.page
+
+
 @pytest.mark.browser
 def test_planner_splits_a_grid_on_the_map_and_commits(plan_world, session_as):
     g1 = plan_world["g1"]
-    planner = session_as("planner")
-    planner.open(f"/map/plan/?unit={g1.id}")
-    page = planner.page
-    page.wait_for_selector("#plan-summary table")
+    planner, page = planner_on(session_as, g1)
     # One step out, so that a line from above G1 to below it fits on the screen.
     planner.zoom_out()
 
@@ -341,10 +346,7 @@ def test_planner_undoes_an_edit_from_the_history(plan_world, session_as):
 @pytest.mark.browser
 def test_a_refused_edit_shows_the_reason_and_marks_where_on_the_map(plan_world, session_as):
     g1 = plan_world["g1"]
-    planner = session_as("planner")
-    planner.open(f"/map/plan/?unit={g1.id}")
-    page = planner.page
-    page.wait_for_selector("#plan-summary table")
+    planner, page = planner_on(session_as, g1)
     planner.zoom_out()
 
     page.click("#plan-tools button[data-tool=reshape]")
@@ -370,10 +372,7 @@ def test_a_refused_edit_shows_the_reason_and_marks_where_on_the_map(plan_world, 
 @pytest.mark.browser
 def test_a_unit_changed_by_someone_else_is_reported_and_can_be_reloaded(plan_world, session_as):
     g1 = plan_world["g1"]
-    planner = session_as("planner")
-    planner.open(f"/map/plan/?unit={g1.id}")
-    page = planner.page
-    page.wait_for_selector("#plan-summary table")
+    planner, page = planner_on(session_as, g1)
     # Another planner moves G1's boundary with G2 while this page still shows version 1.
     editing.reshape(
         g1.id,
